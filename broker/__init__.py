@@ -1,0 +1,1 @@
+"""Broker side: the STOMP consumer service and the broker configuration for tests."""

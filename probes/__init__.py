@@ -1,0 +1,1 @@
+"""Worker-node probes, each a standalone Nagios plugin built on nagiosplugin."""

@@ -1,0 +1,98 @@
+"""A simulated pilot VM in a directory: what ``make demo`` and the tests point the probes at.
+
+Each part of a VM (cvmfs, the grid trust store, /scratch, MJF) is built by a module of its
+own whose ``simulate(layout, mounter, healthy=...)`` fills its part of the tree and returns
+the probe's command-line arguments that point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vmsam.simulate._mounts import Mounter, can_mount
+
+
+@dataclass(frozen=True)
+class VMLayout:
+    """Where each part of a simulated VM lives, mirroring a real CernVM under ``root``."""
+
+    root: Path
+    vo: str = "lhcb"
+    uuid: str = "5b1a3b5e-2f4a-4c61-9b7e-0d3c2a1f9e88"
+    space: str = "vac01.tier2.hep.manchester.ac.uk"
+
+    @property
+    def cvmfs_root(self) -> Path:
+        return self.root / "cvmfs"
+
+    @property
+    def grid_root(self) -> Path:
+        return self.cvmfs_root / "grid.cern.ch"
+
+    @property
+    def cvmfs_config_dir(self) -> Path:
+        return self.root / "etc" / "cvmfs"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / "scratch"
+
+    @property
+    def machinefeatures(self) -> Path:
+        return self.root / "etc" / "machinefeatures"
+
+    @property
+    def jobfeatures(self) -> Path:
+        return self.root / "etc" / "jobfeatures"
+
+    @property
+    def joboutputs(self) -> Path:
+        return self.root / "var" / "spool" / "joboutputs"
+
+    @property
+    def proxy(self) -> Path:
+        return self.root / "root" / "x509proxy.pem"
+
+    @property
+    def swaps_file(self) -> Path:
+        return self.root / "proc-swaps"
+
+
+@dataclass
+class SimulatedVM:
+    layout: VMLayout
+    healthy: bool
+    mounter: Mounter
+    probe_args: dict[str, list[str]] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.mounter.close()
+
+    def __enter__(self) -> SimulatedVM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_vm(layout: VMLayout, *, healthy: bool, real_mounts: bool | None = None) -> SimulatedVM:
+    """Build a whole simulated VM; ``probe_args`` maps each probe's script to its arguments.
+
+    ``real_mounts`` defaults to whether this process may mount (root).
+    """
+    from vmsam.simulate import cvmfs, grid, mjf, scratch
+
+    layout.root.mkdir(parents=True, exist_ok=True)
+    mounter = Mounter(layout.root, real=can_mount() if real_mounts is None else real_mounts)
+    vm = SimulatedVM(layout, healthy, mounter)
+    try:
+        # cvmfs first: the grid trust store lives inside the grid.cern.ch repository
+        vm.probe_args["check_wn_cvmfs"] = cvmfs.simulate(layout, mounter, healthy=healthy)
+        vm.probe_args["check_wn_middleware"] = grid.simulate(layout, mounter, healthy=healthy)
+        vm.probe_args["check_wn_mjf"] = mjf.simulate(layout, mounter, healthy=healthy)
+        vm.probe_args["check_wn_scratch"] = scratch.simulate(layout, mounter, healthy=healthy)
+    except BaseException:
+        mounter.close()
+        raise
+    return vm
