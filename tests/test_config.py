@@ -1,0 +1,270 @@
+"""The configuration file: Vac/Vcycle patterns, strings standing for other types, errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from vmsam.config import (
+    DEFAULT_DESTINATION,
+    ConfigError,
+    Settings,
+    load_settings,
+    with_overrides,
+)
+
+NO_ENV: dict[str, str] = {}
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "vmsam.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
+    return load_settings(write(tmp_path, text), environ=NO_ENV if environ is None else environ)
+
+
+def test_a_full_file_is_read_into_every_section(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [vm]
+        space = "vac01.example.org"
+        vo = "lhcb"
+        [sampling]
+        fraction = 0.5
+        [paths]
+        scratch = "/tmp/scratch"
+        joboutputs_dirs = ["/a", "/b"]
+        [discovery]
+        network = false
+        [probes]
+        timeout = 10
+        budget = 60.5
+        repositories = ["lhcb.cern.ch", "grid.cern.ch"]
+        extra = ["/usr/lib64/nagios/plugins/check_squid -H x", "check_foo"]
+        critical = ["cvmfs"]
+        [broker]
+        urls = ["mq1:61613", "mq2:61613"]
+        ssl = true
+        [consumer]
+        db = "sqlite:///x.db"
+        [outputs]
+        shutdown_on_critical = true
+        [api]
+        token = "secret"
+        """,
+    )
+    assert settings.vm.space == "vac01.example.org"
+    assert settings.vm.vo == "lhcb"
+    assert settings.sampling.fraction == 0.5
+    assert settings.paths.scratch == "/tmp/scratch"
+    assert settings.paths.joboutputs_dirs == ("/a", "/b")
+    assert settings.discovery.network is False
+    assert settings.probes.timeout == 10.0
+    assert isinstance(settings.probes.timeout, float)
+    assert settings.probes.budget == 60.5
+    assert settings.probes.repositories == ("lhcb.cern.ch", "grid.cern.ch")
+    assert settings.probes.extra == ("/usr/lib64/nagios/plugins/check_squid -H x", "check_foo")
+    assert settings.probes.critical == ("cvmfs",)
+    assert settings.broker.urls == ("mq1:61613", "mq2:61613")
+    assert settings.broker.ssl is True
+    assert settings.broker.destination == DEFAULT_DESTINATION
+    assert settings.consumer.db == "sqlite:///x.db"
+    assert settings.outputs.shutdown_on_critical is True
+    assert settings.api.token == "secret"
+
+
+def test_unsubstituted_patterns_and_empty_values_mean_not_supplied(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [vm]
+        space = "##user_data_space##"
+        uuid = ""
+        machinetype = "  "
+        site = "prefix-##user_data_site##"
+        vo = "##user_data_option_vo##"
+        [sampling]
+        fraction = "##user_data_option_vmsam_fraction##"
+        [probes]
+        timeout = ""
+        repositories = ["##user_data_option_repo##"]
+        [broker]
+        urls = "##user_data_option_brokers##"
+        ssl = "##user_data_option_ssl##"
+        destination = ""
+        [paths]
+        joboutputs = "##user_data_joboutputs_url##"
+        """,
+    )
+    assert settings == Settings()
+
+
+def test_substituted_values_arrive_as_strings_and_are_coerced(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [sampling]
+        fraction = " 0.1 "
+        [probes]
+        timeout = "15"
+        repositories = "lhcb.cern.ch, grid.cern.ch  sft.cern.ch"
+        critical = "cvmfs,scratch"
+        extra = "check_squid -H a,b -w 1; /opt/check_foo --x"
+        [broker]
+        urls = "mq1:61613 mq2:61613,mq3:61614"
+        ssl = "TRUE"
+        [outputs]
+        shutdown_on_critical = "no"
+        [discovery]
+        network = "0"
+        """,
+    )
+    assert settings.sampling.fraction == 0.1
+    assert settings.probes.timeout == 15.0
+    assert settings.probes.repositories == ("lhcb.cern.ch", "grid.cern.ch", "sft.cern.ch")
+    assert settings.probes.critical == ("cvmfs", "scratch")
+    # command lines keep their spaces and commas; ';' separates them
+    assert settings.probes.extra == ("check_squid -H a,b -w 1", "/opt/check_foo --x")
+    assert settings.broker.urls == ("mq1:61613", "mq2:61613", "mq3:61614")
+    assert settings.broker.ssl is True
+    assert settings.outputs.shutdown_on_critical is False
+    assert settings.discovery.network is False
+
+
+def test_list_elements_are_split_and_unsubstituted_ones_dropped(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        """
+        [broker]
+        urls = ["mq1:61613, mq2:61613", "##user_data_option_third##", ""]
+        """,
+    )
+    assert settings.broker.urls == ("mq1:61613", "mq2:61613")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ('[sampling]\nfraction = "abc"', "[sampling] fraction", "expected a number"),
+        ("[sampling]\nfraction = 1.5", "[sampling] fraction", "[0, 1]"),
+        ('[sampling]\nfraction = "-0.1"', "[sampling] fraction", "[0, 1]"),
+        ('[sampling]\nfraction = "nan"', "[sampling] fraction", "finite"),
+        ("[sampling]\nfraction = true", "[sampling] fraction", "expected a number"),
+        ("[probes]\ntimeout = 0", "[probes] timeout", "> 0"),
+        ('[probes]\nbudget = "-5"', "[probes] budget", "> 0"),
+        ('[broker]\nssl = "maybe"', "[broker] ssl", "true or false"),
+        ("[broker]\nssl = 1", "[broker] ssl", "true or false"),
+        ("[broker]\nurls = 5", "[broker] urls", "a list or a string"),
+        ("[broker]\nurls = [1, 2]", "[broker] urls", "strings"),
+        ("[vm]\nspace = true", "[vm] space", "expected a string"),
+        ("[vm]\nspace = [1]", "[vm] space", "expected a string"),
+        ("[vm]\nspace = { a = 1 }", "[vm] space", "a table"),
+        ('vm = "x"', "[vm]", "expected a table"),
+    ],
+)
+def test_garbage_is_a_config_error_naming_file_and_key(
+    tmp_path: Path, text: str, key: str, reason: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=NO_ENV)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert reason in message
+    assert "\n" not in message
+    assert caught.value.key == key
+
+
+def test_not_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[vm\nspace = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path, environ=NO_ENV)
+    (tmp_path / "vmsam.toml").write_bytes(b'[vm]\nspace = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path, environ=NO_ENV)
+
+
+def test_missing_default_file_gives_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("vmsam.config.DEFAULT_CONFIG", str(tmp_path / "absent.toml"))
+    assert load_settings(environ=NO_ENV) == Settings()
+    # an empty $VMSAM_CONFIG names no file
+    assert load_settings(environ={"VMSAM_CONFIG": ""}) == Settings()
+
+
+def test_present_default_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("vmsam.config.DEFAULT_CONFIG", write(tmp_path, '[vm]\nvo = "atlas"'))
+    assert load_settings(environ=NO_ENV).vm.vo == "atlas"
+
+
+def test_missing_named_file_is_an_error(tmp_path: Path) -> None:
+    absent = str(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(absent, environ=NO_ENV)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(environ={"VMSAM_CONFIG": absent})
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings(str(tmp_path), environ=NO_ENV)
+
+
+def test_path_argument_wins_over_vmsam_config(tmp_path: Path) -> None:
+    from_env = tmp_path / "env.toml"
+    from_env.write_text('[vm]\nvo = "cms"')
+    named = write(tmp_path, '[vm]\nvo = "atlas"')
+    assert load_settings(environ={"VMSAM_CONFIG": str(from_env)}).vm.vo == "cms"
+    assert load_settings(named, environ={"VMSAM_CONFIG": str(from_env)}).vm.vo == "atlas"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    text = '[consumer]\ndb = "sqlite:///file.db"\n[api]\ntoken = "from-file"'
+    settings = load(
+        tmp_path, text, {"VMSAM_DB": "postgresql://h/db", "VMSAM_API_TOKEN": "from-env"}
+    )
+    assert settings.consumer.db == "postgresql://h/db"
+    assert settings.api.token == "from-env"
+    # empty variables are not supplied
+    settings = load(tmp_path, text, {"VMSAM_DB": "", "VMSAM_API_TOKEN": ""})
+    assert settings.consumer.db == "sqlite:///file.db"
+    assert settings.api.token == "from-file"
+
+
+def test_flags_override_the_environment(tmp_path: Path) -> None:
+    settings = load(tmp_path, "", {"VMSAM_DB": "postgresql://h/db"})
+    flagged = with_overrides(settings, consumer={"db": "sqlite:///flag.db"}, sampling={})
+    assert flagged.consumer.db == "sqlite:///flag.db"
+    # None is a flag not given
+    assert with_overrides(settings, consumer={"db": None}).consumer.db == "postgresql://h/db"
+    assert with_overrides(settings, sampling={"fraction": "1"}).sampling.fraction == 1.0
+    with pytest.raises(ConfigError, match=r"^command line: \[sampling\] fraction: "):
+        with_overrides(settings, sampling={"fraction": "2"})
+    with pytest.raises(TypeError, match="no such setting"):
+        with_overrides(settings, consumer={"dbs": "x"})
+
+
+def test_unknown_sections_and_keys_are_tolerated_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="vmsam.config"):
+        settings = load(
+            tmp_path,
+            '[future]\nx = 1\n[vm]\nvo = "lhcb"\ncolour = "blue"\n[vm.nested]\ny = 2',
+        )
+    assert settings.vm.vo == "lhcb"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("[future]" in w for w in warnings)
+    assert any("colour" in w for w in warnings)
+    assert any("nested" in w for w in warnings)
+
+
+def test_settings_are_immutable_and_overrides_copy(tmp_path: Path) -> None:
+    settings = load(tmp_path, '[vm]\nvo = "lhcb"')
+    changed = with_overrides(settings, vm={"vo": "cms"})
+    assert settings.vm.vo == "lhcb"
+    assert changed.vm.vo == "cms"
