@@ -41,7 +41,7 @@ class Hung(Exception):
     """A call did not return within its time."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"did not answer within {seconds:g} s")
+        super().__init__(f"did not answer within {round(seconds, 1):g} s")
         self.seconds = seconds
 
 
