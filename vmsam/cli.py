@@ -9,11 +9,63 @@ from collections.abc import Sequence
 
 from vmsam import __version__
 
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages remain, try again later
+EXIT_CONFIG = 78  # sysexits EX_CONFIG
+
 
 def _demo(args: argparse.Namespace) -> int:
     from vmsam.demo import run_demo
 
     return run_demo(keep=args.keep)
+
+
+def _init_hook(args: argparse.Namespace) -> int:
+    from vmsam import hook
+    from vmsam.config import ConfigError, load_settings
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    def body() -> int:
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            say(f"vmsam init-hook: {exc}")
+            return 0
+        if args.dry_run:
+            for line in hook.dry_run(settings, force=args.force):
+                say(line)
+            return 0
+        report = hook.run_hook(settings, force=args.force)
+        for line in hook.summary_lines(report):
+            say(line)
+        return hook.exit_code(report, strict=args.strict)
+
+    return hook.guarded(body, say)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from vmsam.config import ConfigError, load_settings
+    from vmsam.publisher import PublishError, send_spool
+    from vmsam.spool import SpoolError
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"vmsam send: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        report = send_spool(settings, budget=args.budget)
+    except PublishError as exc:
+        print(f"vmsam send: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SpoolError as exc:
+        print(f"vmsam send: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    for error in report.errors:
+        print(f"vmsam send: {error}", file=sys.stderr)
+    print(f"sent {report.sent} message(s), {report.remaining} left in the spool")
+    return 0 if report.remaining == 0 else EXIT_TEMPFAIL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vmsam {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    config_help = "configuration file (default $VMSAM_CONFIG or /etc/vmsam/vmsam.toml)"
+    init_hook = commands.add_parser(
+        "init-hook", help="in the VM: sample, run the probes, write joboutputs, spool and publish"
+    )
+    init_hook.add_argument("--config", help=config_help)
+    init_hook.add_argument("--force", action="store_true", help="run the probes even if unsampled")
+    init_hook.add_argument(
+        "--dry-run", action="store_true", help="show what would be done; run and write nothing"
+    )
+    init_hook.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when a critical test failed, 1 when messages were left undelivered",
+    )
+    init_hook.set_defaults(handler=_init_hook)
+
+    send = commands.add_parser("send", help="deliver the spooled messages to the broker(s)")
+    send.add_argument("--config", help=config_help)
+    send.add_argument(
+        "--budget", type=float, default=300.0, help="give up after this many seconds (300)"
+    )
+    send.set_defaults(handler=_send)
 
     demo = commands.add_parser(
         "demo", help="run the probes on a simulated healthy VM and a broken one"

@@ -58,6 +58,14 @@ class VMLayout:
     def swaps_file(self) -> Path:
         return self.root / "proc-swaps"
 
+    @property
+    def spool(self) -> Path:
+        return self.root / "var" / "spool" / "vmsam" / "outgoing"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "etc" / "vmsam" / "vmsam.toml"
+
 
 @dataclass
 class SimulatedVM:
@@ -76,12 +84,72 @@ class SimulatedVM:
         self.close()
 
 
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{value}"' for value in values) + "]"
+
+
+def write_config(
+    vm: SimulatedVM,
+    *,
+    broker_urls: list[str] | None = None,
+    destination: str | None = None,
+    fraction: float = 1.0,
+    timeout: float = 20.0,
+    budget: float = 60.0,
+    extra: list[str] | None = None,
+    critical: list[str] | None = None,
+    shutdown_on_critical: bool = False,
+) -> Path:
+    """A vmsam.toml for the hook inside this simulated VM, as a site admin would write it.
+
+    Network discovery is off: a simulated VM must never ask 169.254.169.25x.
+    """
+    layout = vm.layout
+    lines = [
+        "[vm]",
+        f'space = "{layout.space}"',
+        f'vo = "{layout.vo}"',
+        'machinetype = "simulated"',
+        'manager_version = "Vac 3.2"',
+        "[sampling]",
+        f"fraction = {fraction}",
+        "[paths]",
+        f'cvmfs_root = "{layout.cvmfs_root}"',
+        f'grid_root = "{layout.grid_root}"',
+        f'scratch = "{layout.scratch}"',
+        f'machinefeatures = "{layout.machinefeatures}"',
+        f'jobfeatures = "{layout.jobfeatures}"',
+        f'joboutputs = "{layout.joboutputs}"',
+        f'spool = "{layout.spool}"',
+        f'proxy = "{layout.proxy}"',
+        f'mounts_file = "{vm.mounter.mounts_file}"',
+        f'swaps_file = "{layout.swaps_file}"',
+        f'cvmfs_config_dir = "{layout.cvmfs_config_dir}"',
+        f'etc_dir = "{layout.root / "etc"}"',
+        "[discovery]",
+        "network = false",
+        "[probes]",
+        f"timeout = {timeout}",
+        f"budget = {budget}",
+        f"extra = {_toml_list(extra or [])}",
+        f"critical = {_toml_list(critical or [])}",
+        "[broker]",
+        f"urls = {_toml_list(broker_urls or [])}",
+        *([f'destination = "{destination}"'] if destination else []),
+        "[outputs]",
+        f"shutdown_on_critical = {'true' if shutdown_on_critical else 'false'}",
+    ]
+    layout.config_file.parent.mkdir(parents=True, exist_ok=True)
+    layout.config_file.write_text("\n".join(lines) + "\n")
+    return layout.config_file
+
+
 def build_vm(layout: VMLayout, *, healthy: bool, real_mounts: bool | None = None) -> SimulatedVM:
     """Build a whole simulated VM; ``probe_args`` maps each probe's script to its arguments.
 
     ``real_mounts`` defaults to whether this process may mount (root).
     """
-    from vmsam.simulate import cvmfs, grid, mjf, scratch
+    from . import cvmfs, grid, mjf, scratch
 
     layout.root.mkdir(parents=True, exist_ok=True)
     mounter = Mounter(layout.root, real=can_mount() if real_mounts is None else real_mounts)

@@ -1,0 +1,367 @@
+"""``vmsam init-hook``: the in-VM entry point, run at the end of contextualisation.
+
+Order matters for "nothing lost": results are spooled (on disk) before anything is sent,
+joboutputs are written before publishing can eat the budget, and publishing stops at the
+budget leaving the rest spooled for ``vmsam send``. The boot is sacred: whatever fails in
+here is reported, and the exit code is 0 unless ``--strict`` asks otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vmsam import __version__
+from vmsam.config import Settings
+from vmsam.context import VMContext, discover_context
+from vmsam.runner import ProbeOutcome, ProbeSpec, metric_name, plugin_path, run_probes, test_name
+from vmsam.sampling import Decision, decide, effective_fraction
+
+BUILTIN_TESTS = ("cvmfs", "middleware", "scratch", "mjf")
+ROLE = "site"
+# part of the budget kept for spooling, joboutputs and publishing after the probes
+PUBLISH_SHARE = 0.25
+EXIT_CRITICAL = 2
+EXIT_UNDELIVERED = 1
+
+
+@dataclass
+class HookReport:
+    """What one run did; the CLI prints it, joboutputs keeps it."""
+
+    context: VMContext
+    decision: Decision
+    outcomes: list[ProbeOutcome] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    critical_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sent: int = 0
+    remaining: int = 0
+
+
+class _Syslog:
+    """One line per result to syslog; sites forward VM syslog for traceability.
+
+    The ``syslog`` module writes to /dev/log and silently drops lines where there is none
+    (containers), which is what HOOK.md asks for.
+    """
+
+    def __init__(self) -> None:
+        import syslog
+
+        self._syslog = syslog
+        syslog.openlog("vmsam", syslog.LOG_PID, syslog.LOG_DAEMON)
+
+    def __call__(self, line: str) -> None:
+        self._syslog.syslog(self._syslog.LOG_INFO, line)
+
+
+def probe_specs(settings: Settings, context: VMContext) -> list[ProbeSpec]:
+    """The four built-in probes and the site's extra plugins, with their command lines."""
+    paths, timeout = settings.paths, settings.probes.timeout
+    common = ["--timeout", f"{timeout:g}"]
+    mjf_args: list[str] = []
+    if context.machinefeatures:
+        mjf_args += ["--machinefeatures", context.machinefeatures]
+    if context.jobfeatures:
+        mjf_args += ["--jobfeatures", context.jobfeatures]
+    found = [*mjf_args, "--no-discovery"]
+    vo = ["--vo", context.vo] if context.vo else []
+    repositories = [arg for repo in settings.probes.repositories for arg in ("--repo", repo)]
+    proxy = ["--proxy", paths.proxy] if paths.proxy else []
+    discovery = (
+        [
+            "--vac-url",
+            settings.discovery.vac_url,
+            "--openstack-url",
+            settings.discovery.openstack_url,
+        ]
+        if settings.discovery.network
+        else ["--no-discovery"]
+    )
+    commands = {
+        "cvmfs": [
+            "--cvmfs-root", paths.cvmfs_root, *vo, *repositories,
+            "--mounts-file", paths.mounts_file, "--cvmfs-config-dir", paths.cvmfs_config_dir,
+            "--scratch", paths.scratch,
+        ],
+        "middleware": ["--grid-root", paths.grid_root, *vo, *proxy, *found],
+        "scratch": [
+            "--path", paths.scratch, "--mounts-file", paths.mounts_file,
+            "--swaps-file", paths.swaps_file, "--cvmfs-config-dir", paths.cvmfs_config_dir,
+            *found,
+        ],
+        "mjf": [
+            *mjf_args, "--etc-dir", paths.etc_dir,
+            *(["--uuid", context.uuid] if context.uuid else []),
+            *(["--no-discovery"] if mjf_args else discovery),
+        ],
+    }  # fmt: skip
+    specs = [
+        ProbeSpec(test, (plugin_path(f"check_wn_{test}"), *common, *commands[test]), timeout)
+        for test in BUILTIN_TESTS
+    ]
+    for line in settings.probes.extra:
+        command = tuple(shlex.split(line))
+        if command:
+            specs.append(ProbeSpec(test_name(command), command, timeout))
+    return specs
+
+
+def _results_document(report: HookReport, settings: Settings) -> str:
+    from vmsam.messages import format_timestamp
+
+    ctx = report.context
+    document = {
+        "vmsam": __version__,
+        "vm": {
+            "space": ctx.space,
+            "site": ctx.site,
+            "uuid": ctx.uuid,
+            "hostname": ctx.hostname,
+            "machinetype": ctx.machinetype,
+            "vo": ctx.vo,
+            "fqan": ctx.fqan,
+            "service_type": ctx.service_type,
+        },
+        "sampled": report.decision.sampled,
+        "reason": report.decision.reason,
+        "results": [
+            {
+                "test": o.test,
+                "metric": metric_name(ctx.vo or settings.vm.vo or "unknown", o.test),
+                "status": o.status,
+                "summary": o.summary,
+                "details": o.details,
+                "perfdata": o.perfdata,
+                "duration": o.duration,
+                "timestamp": format_timestamp(o.timestamp),
+            }
+            for o in report.outcomes
+        ],
+        "messages": report.messages,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _messages(report: HookReport) -> list[str]:
+    from vmsam.messages import MetricResult, encode
+
+    ctx = report.context
+    assert ctx.space and ctx.vo  # publishable() was checked
+    fqan = ctx.fqan or f"/{ctx.vo}"
+    bodies = []
+    for outcome in report.outcomes:
+        metric = metric_name(ctx.vo, outcome.test)
+        result = MetricResult(
+            service_uri=ctx.space,
+            host_name=ctx.space,
+            service_flavour=ctx.service_type,
+            site_name=ctx.site or ctx.space,
+            status=outcome.status,
+            metric_name=metric,
+            summary=outcome.summary,
+            gathered_at=ctx.hostname,
+            timestamp=outcome.timestamp,
+            service_type=ctx.service_type,
+            nagios_name=f"{metric}-{fqan}",
+            role=ROLE,
+            vo_name=ctx.vo,
+            vo_fqan=fqan,
+            vm_uuid=ctx.uuid,
+            vm_machinetype=ctx.machinetype,
+            probe_duration=f"{outcome.duration:.3f}",
+            perf_data=outcome.perfdata or None,
+            details=outcome.details,
+        )
+        bodies.append(encode(result))
+    return bodies
+
+
+def _write_joboutputs(report: HookReport, settings: Settings, deadline: float) -> None:
+    from vmsam import joboutputs
+
+    target = report.context.joboutputs
+    if not target:
+        report.notes.append("no joboutputs location found: results kept in syslog only")
+        return
+    timeout = max(1.0, min(10.0, deadline - time.monotonic()))
+    try:
+        joboutputs.write(
+            target, joboutputs.RESULTS_FILE, _results_document(report, settings), timeout=timeout
+        )
+        for index, body in enumerate(report.messages):
+            joboutputs.write(target, f"vmsam-message-{index}.txt", body, timeout=timeout)
+        if settings.outputs.shutdown_on_critical and report.critical_failures:
+            reasons = "; ".join(
+                o.summary for o in report.outcomes if o.test in report.critical_failures
+            )
+            joboutputs.write(
+                target,
+                joboutputs.SHUTDOWN_FILE,
+                joboutputs.shutdown_message(f"vmsam: {reasons}"),
+                timeout=timeout,
+            )
+    except joboutputs.JobOutputsError as exc:
+        report.notes.append(str(exc))
+
+
+def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) -> None:
+    from vmsam.publisher import DeliveryReport, Publisher, PublishError
+    from vmsam.spool import Spool, SpoolError
+
+    spool: Spool | None = None
+    try:
+        spool = Spool(settings.paths.spool)
+        for body in report.messages:
+            spool.add(body)
+    except SpoolError as exc:
+        report.notes.append(f"spool unusable ({exc}): publishing directly, best effort")
+    if not settings.broker.urls:
+        report.notes.append("no broker configured: messages stay in the spool")
+        report.remaining = spool.count() if spool else len(report.messages)
+        return
+    try:
+        publisher = Publisher(settings.broker)
+        delivery: DeliveryReport = (
+            publisher.deliver(spool, deadline)
+            if spool
+            else publisher.publish_direct(report.messages, deadline)
+        )
+    except (PublishError, SpoolError) as exc:
+        report.notes.append(f"not published: {exc}")
+        report.remaining = len(report.messages)
+        return
+    report.sent, report.remaining = delivery.sent, delivery.remaining
+    report.notes.extend(delivery.errors)
+
+
+def _flush_backlog(report: HookReport, settings: Settings, deadline: float) -> None:
+    """An unsampled VM still helps the spool drain (HOOK.md)."""
+    spool_dir = Path(settings.paths.spool)
+    if not settings.broker.urls or not spool_dir.is_dir():
+        return
+    from vmsam.publisher import Publisher, PublishError
+    from vmsam.spool import Spool, SpoolError
+
+    try:
+        spool = Spool(spool_dir)
+        if spool.count() == 0:
+            return
+        delivery = Publisher(settings.broker).deliver(spool, deadline)
+    except (PublishError, SpoolError) as exc:
+        report.notes.append(f"spool backlog not flushed: {exc}")
+        return
+    report.sent, report.remaining = delivery.sent, delivery.remaining
+    report.notes.extend(delivery.errors)
+
+
+def run_hook(
+    settings: Settings,
+    *,
+    force: bool = False,
+    syslog: Callable[[str], None] | None = None,
+) -> HookReport:
+    """One whole run of the hook within ``[probes] budget``; never raises for VM trouble."""
+    started = time.monotonic()
+    budget = settings.probes.budget
+    deadline = started + budget
+    say = syslog or _Syslog()
+    context = discover_context(settings, timeout=min(5.0, budget / 10))
+    fraction, source = effective_fraction(settings.sampling.fraction, context.features.machine)
+    decision = decide(context.uuid, fraction, force=force, source=source)
+    report = HookReport(context, decision)
+    say(f"sampling: {decision.reason}")
+    for problem in context.problems:
+        say(f"context: {problem}")
+    if not decision.sampled:
+        _flush_backlog(report, settings, deadline)
+        _write_joboutputs(report, settings, deadline)
+        return report
+
+    probes_deadline = started + budget * (1 - PUBLISH_SHARE)
+    report.outcomes = run_probes(probe_specs(settings, context), probes_deadline)
+    for outcome in report.outcomes:
+        say(f"{outcome.test} {outcome.status}: {outcome.summary}")
+        if outcome.status == "CRITICAL" and outcome.test in settings.probes.critical:
+            report.critical_failures.append(outcome.test)
+
+    why_not = context.publishable()
+    if why_not:
+        report.notes.append(f"not publishing: {why_not}")
+    else:
+        report.messages = _messages(report)
+    _write_joboutputs(report, settings, deadline)
+    if report.messages:
+        _spool_and_publish(report, settings, deadline)
+    for note in report.notes:
+        say(note)
+    return report
+
+
+def dry_run(settings: Settings, *, force: bool = False) -> list[str]:
+    """What the hook would do, without running a probe or writing anything."""
+    context = discover_context(settings, timeout=min(5.0, settings.probes.budget / 10))
+    fraction, source = effective_fraction(settings.sampling.fraction, context.features.machine)
+    decision = decide(context.uuid, fraction, force=force, source=source)
+    lines = [
+        f"space: {context.space}",
+        f"site: {context.site}",
+        f"uuid: {context.uuid}",
+        f"hostname: {context.hostname}",
+        f"machinetype: {context.machinetype}",
+        f"vo: {context.vo}  fqan: {context.fqan}",
+        f"service type: {context.service_type}",
+        f"machinefeatures: {context.machinefeatures}",
+        f"jobfeatures: {context.jobfeatures}",
+        f"joboutputs: {context.joboutputs}",
+        *(f"problem: {problem}" for problem in context.problems),
+        f"sampling: {decision.reason}",
+        "probes:",
+    ]
+    for spec in probe_specs(settings, context):
+        lines.append(f"  {spec.test}: {shlex.join(spec.command)}")
+    brokers = ", ".join(settings.broker.urls) or "(none configured)"
+    lines.append(f"destination: {settings.broker.destination} on {brokers}")
+    why_not = context.publishable()
+    if why_not:
+        lines.append(f"would not publish: {why_not}")
+    return lines
+
+
+def summary_lines(report: HookReport) -> list[str]:
+    """The short human summary the hook prints on the VM's console."""
+    ctx = report.context
+    lines = [
+        f"vmsam init-hook: space {ctx.space or '?'}, VM {ctx.uuid or '?'}",
+        f"sampling: {report.decision.reason}",
+    ]
+    for outcome in report.outcomes:
+        lines.append(f"  {outcome.test:<12} {outcome.status:<9} {outcome.summary}")
+    if report.outcomes or report.sent or report.remaining:
+        lines.append(f"published {report.sent} message(s), {report.remaining} left in the spool")
+    lines.extend(f"note: {note}" for note in report.notes)
+    return lines
+
+
+def exit_code(report: HookReport, *, strict: bool) -> int:
+    if not strict:
+        return 0
+    if report.critical_failures:
+        return EXIT_CRITICAL
+    if report.remaining:
+        return EXIT_UNDELIVERED
+    return 0
+
+
+def guarded(action: Callable[[], int], say: Callable[[str], None]) -> int:
+    """Run the hook so that nothing escapes into the boot: any failure is said, exit 0."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001 - the VM's boot must never break on vmsam
+        say(f"vmsam init-hook failed: {type(exc).__name__}: {exc}")
+        return 0
