@@ -14,8 +14,6 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import httpx
-
 from vmsam import mjf
 from vmsam.config import Settings
 
@@ -249,6 +247,8 @@ class _Discovery:
 
     def _openstack(self) -> dict[str, object]:
         """OpenStack's meta_data.json, asked once; empty when there is none."""
+        import httpx  # only when network discovery is asked for
+
         if self._metadata is None:
             self._metadata = {}
             base = self.settings.discovery.openstack_url.rstrip("/")

@@ -1,47 +1,48 @@
-"""``make demo``: the four probes on a simulated healthy VM and a broken one, as a site
-admin would see them on a real VM's console."""
+"""``make demo``: the init hook on a simulated healthy VM and a broken one, as a site admin
+would see it on a VM's console, with each probe's full Nagios output and the WLCG messages
+that wait in the local spool (no broker is needed)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from vmsam.simulate import SimulatedVM, VMLayout, build_vm
+from vmsam.runner import plugin_path
+from vmsam.simulate import SimulatedVM, VMLayout, build_vm, write_config
+from vmsam.spool import Spool
 
-PROBES = ("check_wn_cvmfs", "check_wn_middleware", "check_wn_scratch", "check_wn_mjf")
-STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
-
-
-def probe_command(script: str) -> str:
-    """The installed probe next to this interpreter (a venv), else on PATH."""
-    beside = Path(sys.executable).parent / script
-    return str(beside) if beside.exists() else (shutil.which(script) or script)
+STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
 
-def _show(vm: SimulatedVM) -> dict[str, int]:
+def _run_hook(vm: SimulatedVM) -> dict[str, str]:
+    config = write_config(vm, fraction=0.25)
     title = "healthy VM" if vm.healthy else "broken VM"
     print(f"\n=== {title}: {vm.layout.root} ===")
-    codes = {}
-    for script in PROBES:
-        args = vm.probe_args[script]
-        done = subprocess.run(
-            [probe_command(script), *args], capture_output=True, text=True, check=False
-        )
-        codes[script] = done.returncode
-        print(f"\n$ {script} {' '.join(args)}")
-        print(f"[exit {done.returncode}]")
-        print(done.stdout.rstrip() or "(no output)")
-        if done.stderr.strip():
-            print(f"stderr: {done.stderr.strip()}")
-    return codes
+    command = [plugin_path("vmsam"), "init-hook", "--config", str(config), "--force"]
+    print(f"$ vmsam init-hook --config {config} --force")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    print(done.stdout.rstrip())
+    results_file = vm.layout.joboutputs / "vmsam-results.json"
+    document = json.loads(results_file.read_text())
+    print(f"\n--- what each probe printed (kept in {results_file}) ---")
+    for result in document["results"]:
+        perfdata = f" | {result['perfdata']}" if result["perfdata"] else ""
+        print(f"\n[{result['metric']}] {result['summary']}{perfdata}")
+        for line in result["details"].splitlines():
+            print(f"    {line}")
+    spool = Spool(vm.layout.spool)
+    print(f"\n--- {spool.count()} WLCG message(s) wait in the spool {vm.layout.spool}; one: ---")
+    if document["messages"]:
+        print(document["messages"][0].rstrip())
+    return {result["test"]: result["status"] for result in document["results"]}
 
 
 def run_demo(*, keep: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vmsam-demo-"))
-    results: dict[str, dict[str, int]] = {}
+    statuses: dict[str, dict[str, str]] = {}
     try:
         for healthy in (True, False):
             name = "healthy" if healthy else "broken"
@@ -52,7 +53,7 @@ def run_demo(*, keep: bool = False) -> int:
                         " a private mounts table; the scratch probe will see /scratch on the"
                         " root device."
                     )
-                results[name] = _show(vm)
+                statuses[name] = _run_hook(vm)
     finally:
         if keep:
             print(f"\nsimulated VM trees kept in {workdir}")
@@ -60,8 +61,7 @@ def run_demo(*, keep: bool = False) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print("\n=== summary ===")
-    print(f"{'probe':<22}{'healthy VM':<14}{'broken VM':<14}")
-    for script in PROBES:
-        row = [STATES.get(results[vm][script], "?") for vm in ("healthy", "broken")]
-        print(f"{script:<22}{row[0]:<14}{row[1]:<14}")
+    print(f"{'test':<14}{'healthy VM':<14}{'broken VM':<14}")
+    for test in statuses["healthy"]:
+        print(f"{test:<14}{statuses['healthy'][test]:<14}{statuses['broken'].get(test, '?'):<14}")
     return 0

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DISCOVERY_TIMEOUT",
@@ -114,6 +115,8 @@ class HTTPFeatures(FeatureSet):
     """A URL: keys fetched by name as ``<url>/<key>``, redirects followed, 404 = absent."""
 
     def __init__(self, location: str, *, timeout: float = 5.0) -> None:
+        import httpx  # only a VM whose MJF is served over HTTP pays for the import
+
         super().__init__(location.rstrip("/"))
         self.timeout = timeout
         self._client = httpx.Client(
@@ -126,6 +129,8 @@ class HTTPFeatures(FeatureSet):
         self._client.close()
 
     def _fetch(self, url: str) -> httpx.Response | None:
+        import httpx
+
         try:
             response = self._client.get(url)
         except httpx.TimeoutException:
@@ -271,6 +276,8 @@ def _missing(found: dict[str, FeatureSet | None]) -> list[str]:
 
 def _answers(url: str, timeout: float) -> bool | None:
     """Whether ``url`` is a readable directory; None when no server answers at all."""
+    import httpx
+
     try:
         with httpx.Client(timeout=timeout, follow_redirects=True) as client:
             return client.get(url + "/").is_success
@@ -279,6 +286,8 @@ def _answers(url: str, timeout: float) -> bool | None:
 
 
 def _openstack_meta(openstack_url: str, timeout: float) -> dict[str, object]:
+    import httpx
+
     url = f"{openstack_url.rstrip('/')}/openstack/latest/meta_data.json"
     try:
         with httpx.Client(timeout=timeout, follow_redirects=True) as client:

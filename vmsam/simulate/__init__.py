@@ -21,6 +21,7 @@ class VMLayout:
     vo: str = "lhcb"
     uuid: str = "5b1a3b5e-2f4a-4c61-9b7e-0d3c2a1f9e88"
     space: str = "vac01.tier2.hep.manchester.ac.uk"
+    hostname: str = "vac01-07.tier2.hep.manchester.ac.uk"
 
     @property
     def cvmfs_root(self) -> Path:
@@ -109,6 +110,7 @@ def write_config(
         "[vm]",
         f'space = "{layout.space}"',
         f'vo = "{layout.vo}"',
+        f'hostname = "{layout.hostname}"',
         'machinetype = "simulated"',
         'manager_version = "Vac 3.2"',
         "[sampling]",

@@ -60,11 +60,16 @@ def simulate(layout: VMLayout, mounter: Mounter, *, healthy: bool) -> list[str]:
         _set_attributes(path, attributes)
     _write_config(layout)
     args = [
-        "--cvmfs-root", str(layout.cvmfs_root),
-        "--vo", layout.vo,
-        "--mounts-file", str(mounter.mounts_file),
-        "--cvmfs-config-dir", str(layout.cvmfs_config_dir),
-        "--scratch", str(layout.scratch),
+        "--cvmfs-root",
+        str(layout.cvmfs_root),
+        "--vo",
+        layout.vo,
+        "--mounts-file",
+        str(mounter.mounts_file),
+        "--cvmfs-config-dir",
+        str(layout.cvmfs_config_dir),
+        "--scratch",
+        str(layout.scratch),
     ]
     if layout.vo not in VO_REPOSITORIES:
         # the probe treats an unknown VO's own repository as optional; here it is required
@@ -100,9 +105,7 @@ def _write_config(layout: VMLayout) -> None:
     (config / "config.d").mkdir(parents=True, exist_ok=True)
     # the packaged defaults, overridden by the site's default.local as on a real client
     (config / "default.conf").write_text(
-        "CVMFS_CACHE_BASE=/var/lib/cvmfs\n"
-        "CVMFS_QUOTA_LIMIT=4000\n"
-        "CVMFS_NFILES=131072\n"
+        "CVMFS_CACHE_BASE=/var/lib/cvmfs\nCVMFS_QUOTA_LIMIT=4000\nCVMFS_NFILES=131072\n"
     )
     (config / "default.local").write_text(
         "# written by the VM's contextualisation: the cache lives on scratch\n"

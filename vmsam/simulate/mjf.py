@@ -79,10 +79,13 @@ def simulate(layout: VMLayout, mounter: Mounter, *, healthy: bool) -> list[str]:
     write_features(layout.machinefeatures, machine)
     write_features(layout.jobfeatures, job)
     return [
-        "--machinefeatures", str(layout.machinefeatures),
-        "--jobfeatures", str(layout.jobfeatures),
+        "--machinefeatures",
+        str(layout.machinefeatures),
+        "--jobfeatures",
+        str(layout.jobfeatures),
         "--no-discovery",
-        "--uuid", layout.uuid,
+        "--uuid",
+        layout.uuid,
     ]
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from vmsam.simulate import VMLayout
 from vmsam.simulate._mounts import Mounter
 
-SIZE_BYTES = 64 * 2**20
-# ext4 keeps part of the image for itself: the minimum sits below what statvfs reports
-MIN_SIZE_GB = "0.05"
+# a real pilot VM's scratch: over the probe's default minimum of 40 GB (a sparse image)
+SIZE_BYTES = 42 * 10**9
 SWAP_FILE_BYTES = 2**20
 WRITE_MB = "4"
 STICKY_WORLD = 0o1777
@@ -54,8 +53,6 @@ def simulate(layout: VMLayout, mounter: Mounter, *, healthy: bool) -> list[str]:
     return [
         "--path",
         str(scratch),
-        "--min-size-gb",
-        MIN_SIZE_GB,
         "--write-mb",
         WRITE_MB,
         "--mounts-file",
