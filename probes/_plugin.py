@@ -5,8 +5,9 @@ runs a Check so that the plugin contract holds whatever happens inside it:
 
 - argument errors print a Nagios status line and exit 3 (argparse alone would exit 2,
   which Nagios reads as CRITICAL);
-- the whole run is bounded by ``--timeout`` without SIGALRM, which cannot interrupt a
-  thread blocked in the kernel on a hung FUSE mount;
+- the whole run is bounded by ``--timeout``: the Check runs in a thread that is abandoned
+  when the time is up (filesystem work that may hang on a FUSE mount is not done in this
+  process at all, see probes._isolated);
 - the status line always carries the perfdata and long output always follows it
   (nagiosplugin prints long output only when verbose, and then tracebacks too);
 - anything unexpected becomes UNKNOWN with a one-line reason, never a traceback.
@@ -63,8 +64,9 @@ class Deadline:
 class Pending(Generic[T]):
     """A call running in a daemon thread, so that the caller can stop waiting for it.
 
-    A thread blocked in the kernel (a hung FUSE mount, an NFS server gone) cannot be
-    killed; it is abandoned and dies with the process.
+    For waits the kernel can interrupt (a network server, a pipe): the abandoned thread
+    dies with the process. A thread blocked on a hung FUSE mount would not, and would keep
+    the process and its stdout alive: such work belongs in probes._isolated.
     """
 
     def __init__(self, call: Callable[[], T]) -> None:
@@ -167,8 +169,8 @@ def emit(
 ) -> NoReturn:
     """Print the plugin output and leave at once with the state's exit code.
 
-    ``os._exit`` because a thread may still sit in the kernel on a hung mount: the process
-    must not wait for it at interpreter shutdown.
+    ``os._exit`` because an abandoned thread may still be waiting: the process must not
+    wait for it at interpreter shutdown.
     """
     status = f"{service} {str(state).upper()}: {one_line(summary)}"
     perf = " ".join(p for p in perfdata if p)

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,19 +24,13 @@ from typing import Any
 import nagiosplugin
 from nagiosplugin import Critical, Metric, Ok, Performance, Result, Unknown, Warn
 
-from probes._plugin import (
-    PART_SHARE,
-    Deadline,
-    Hung,
-    Pending,
-    ProbeArgumentParser,
-    run,
-)
+from probes._cvmfs_config import DEFAULT_CONFIG_DIR, CacheSetting, ClientConfig
+from probes._isolated import Child, Outcome, Record
+from probes._plugin import PART_SHARE, Deadline, ProbeArgumentParser, run
 from probes._system import DEFAULT_MOUNTS_FILE, Mount, mount_at, normalise, read_mounts
 
 SERVICE = "WN-CVMFS"
 DEFAULT_CVMFS_ROOT = "/cvmfs"
-DEFAULT_CONFIG_DIR = "/etc/cvmfs"
 GRID_REPOSITORY = "grid.cern.ch"
 
 VO_REPOSITORIES: dict[str, tuple[str, ...]] = {
@@ -56,7 +47,6 @@ NEVER_EXPIRES = "never"
 
 _REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VO_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_SETTING = re.compile(r"^\s*(?:export\s+)?(CVMFS_[A-Z0-9_]+)=(.*)$")
 
 
 # --- what is checked -----------------------------------------------------------------------
@@ -76,80 +66,10 @@ def repositories_for(vo: str) -> list[Repository]:
     return [Repository(f"{vo}.cern.ch", required=False), Repository(GRID_REPOSITORY)]
 
 
-# --- the client configuration --------------------------------------------------------------
+# --- measuring, in child processes (probes._isolated) -----------------------------------
 
 
-class ClientConfig:
-    """The cvmfs client settings for one repository, read in the client's own order.
-
-    Later files override earlier ones: default.conf, default.d/*.conf, default.local,
-    domain.d/<domain>.{conf,local}, config.d/<repo>.{conf,local}. The configuration
-    repository (CVMFS_CONFIG_REPOSITORY) is not read: it lives under a FUSE mount.
-    """
-
-    def __init__(self, config_dir: Path) -> None:
-        self.config_dir = config_dir
-
-    def files(self, repository: str) -> list[Path]:
-        base = self.config_dir
-        domain = repository.partition(".")[2]
-        return [
-            base / "default.conf",
-            *sorted((base / "default.d").glob("*.conf")),
-            base / "default.local",
-            base / "domain.d" / f"{domain}.conf",
-            base / "domain.d" / f"{domain}.local",
-            base / "config.d" / f"{repository}.conf",
-            base / "config.d" / f"{repository}.local",
-        ]
-
-    def settings(self, repository: str) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for path in self.files(repository):
-            if path.is_file():
-                found.update(parse_settings(path.read_text(encoding="utf-8", errors="replace")))
-        return found
-
-
-def parse_settings(text: str) -> dict[str, str]:
-    """``CVMFS_*`` assignments of a shell-syntax configuration file."""
-    found = {}
-    for line in text.splitlines():
-        match = _SETTING.match(line)
-        if not match:
-            continue
-        value = match.group(2).split(" #", 1)[0].strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        found[match.group(1)] = value
-    return found
-
-
-@dataclass(frozen=True)
-class CacheSetting:
-    base: str
-    quota_mb: int | None
-
-
-def cache_setting(settings: dict[str, str]) -> CacheSetting | None:
-    base = settings.get("CVMFS_CACHE_BASE", "").strip()
-    if not base:
-        return None
-    quota = settings.get("CVMFS_QUOTA_LIMIT", "").strip()
-    return CacheSetting(normalise(base), int(quota) if re.fullmatch(r"-?\d+", quota) else None)
-
-
-# --- measuring, in child processes ---------------------------------------------------------
-#
-# Threads are not enough: once a request has reached a hung FUSE daemon, the kernel waits
-# for the answer uninterruptibly, even through SIGKILL, so a thread stuck there would keep
-# the probe's process - and the stdout Nagios reads to its end - alive until the daemon
-# answers. A child process stuck that way is left behind; the probe answers and exits.
-
-CHILD_MODULE = "probes.cvmfs"
-
-
-def inspect_repository(path: str) -> Iterator[dict[str, Any]]:
+def inspect_repository(path: str) -> Iterator[Record]:
     """The listing first, so that a hang after it says where it hung."""
     yield {"entries": len(os.listdir(path))}
     attributes: dict[str, str] = {}
@@ -165,7 +85,7 @@ def inspect_repository(path: str) -> Iterator[dict[str, Any]]:
     yield {"attributes": attributes, "missing": missing}
 
 
-def measure_partition(base: str) -> Iterator[dict[str, Any]]:
+def measure_partition(base: str) -> Iterator[Record]:
     # the cache directory may not exist yet (cvmfs creates it on first use); the partition
     # it will be on is that of its nearest existing parent
     path = base
@@ -183,76 +103,6 @@ def measure_partition(base: str) -> Iterator[dict[str, Any]]:
     used_pct = 100.0 * used / usable if usable else 0.0
     size_bytes = fs.f_blocks * fs.f_frsize
     yield {"measured": path, "used_pct": round(used_pct, 1), "size_bytes": size_bytes}
-
-
-CHILD_COMMANDS = {"inspect": inspect_repository, "partition": measure_partition}
-
-
-def child_main(command: str, path: str) -> None:
-    """The child's side: one JSON record a line, an OSError as the last record."""
-    try:
-        for record in CHILD_COMMANDS[command](path):
-            print(json.dumps(record), flush=True)
-    except OSError as exc:
-        print(json.dumps({"errno": exc.errno, "error": exc.strerror or str(exc)}), flush=True)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a child said before it ended or the deadline passed."""
-
-    records: list[dict[str, Any]]
-    hung: Hung | None = None
-    exit_status: int = 0
-
-    @property
-    def errno(self) -> int | None:
-        return self.records[-1].get("errno") if self.records else None
-
-    @property
-    def failed(self) -> bool:
-        return self.hung is not None or not self.records or self.errno is not None
-
-    def problem(self) -> str:
-        if self.hung is not None:
-            # a deadline shared out is a float like 2.3999981: say it as a person would
-            return f"did not answer within {round(self.hung.seconds, 1):g} s"
-        if self.errno is not None:
-            return str(self.records[-1]["error"])
-        return f"the measuring process failed (exit status {self.exit_status})"
-
-
-class Child:
-    """A measurement running in a child process, its records read as they come."""
-
-    def __init__(self, command: str, path: str) -> None:
-        # the child must find this package however the probe was started
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", CHILD_MODULE, command, path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd="/",
-            env=env,
-        )
-        self._records: list[dict[str, Any]] = []
-        self._reading = Pending(self._read)
-
-    def _read(self) -> int:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._records.append(json.loads(line))
-        return self._process.wait()
-
-    def outcome(self, deadline: Deadline) -> Outcome:
-        try:
-            status = self._reading.result(deadline)
-        except Hung as hung:
-            # takes effect when the kernel lets go of it; nobody waits for that
-            self._process.kill()
-            return Outcome(list(self._records), hung=hung)
-        return Outcome(list(self._records), exit_status=status)
 
 
 @dataclass(frozen=True)
@@ -359,11 +209,11 @@ class CvmfsClient(nagiosplugin.Resource):  # type: ignore[misc]
         return normalise(os.path.join(self.cvmfs_root, repository.name))
 
     def probe(self) -> Iterator[Metric]:
-        inspecting = {r.name: Child("inspect", self.path(r)) for r in self.repositories}
-        settings = {r.name: cache_setting(self.config.settings(r.name)) for r in self.repositories}
+        inspecting = {r.name: Child(inspect_repository, self.path(r)) for r in self.repositories}
+        settings = {r.name: self.config.cache(r.name) for r in self.repositories}
         # several repositories usually share one cache: measured once, judged for each
         measuring = {
-            setting.base: Child("partition", setting.base)
+            setting.base: Child(measure_partition, setting.base)
             for setting in settings.values()
             if setting is not None
         }
@@ -390,11 +240,10 @@ class CvmfsClient(nagiosplugin.Resource):  # type: ignore[misc]
         mount = mount_at(path, mounts)
         if outcome.hung is not None:
             step = "reading attributes" if outcome.records else "listing"
-            return Access(repository, path, mount, failure=f"{step} {outcome.problem()}",
-                          hung=True)
-        if outcome.errno == errno.ENOENT:
+            return Access(repository, path, mount, failure=f"{step} {outcome.problem()}", hung=True)
+        if isinstance(outcome.error, FileNotFoundError):
             return Access(repository, path, mount, failure="no such directory")
-        if outcome.failed or len(outcome.records) < 2:
+        if not outcome.complete or len(outcome.records) < 2:
             return Access(repository, path, mount, failure=outcome.problem())
         inspection = Inspection(int(outcome.records[0]["entries"]), **outcome.records[1])
         return Access(repository, path, mount, inspection=inspection)
@@ -403,7 +252,7 @@ class CvmfsClient(nagiosplugin.Resource):  # type: ignore[misc]
 def cache_metrics(
     repository: str, setting: CacheSetting, outcome: Outcome, scratch: str | None
 ) -> Iterator[Metric]:
-    if outcome.failed:
+    if not outcome.complete or not outcome.records:
         failure = CacheFailure(
             repository, setting.base, outcome.problem(), hung=outcome.hung is not None
         )
@@ -450,8 +299,11 @@ def attribute_metrics(repository: str, inspection: Inspection) -> Iterator[Metri
             yield Metric(f"{repository}_fd", fd_pct, "%", min=0, max=100, context="fd")
         if "nclg" in numbers:
             yield Metric(f"{repository}_nclg", Ratio(numbers["nclg"], maxfd), context="nclg")
-    details = {name: inspection.attributes[name] for name in ATTRIBUTES
-               if name in inspection.attributes and name not in problems}
+    details = {
+        name: inspection.attributes[name]
+        for name in ATTRIBUTES
+        if name in inspection.attributes and name not in problems
+    }
     yield Metric(f"{repository}_attributes", details, context="attributes")
 
 
@@ -519,8 +371,9 @@ class Threshold(nagiosplugin.Context):  # type: ignore[misc]
             return None
         # a Nagios range alerts outside start:end; the rule here is a one-sided limit
         warn = f"{plain(self.limit)}:" if self.below else f"~:{plain(self.limit)}"
-        return Performance(metric.name, metric.value, metric.uom or "", warn,
-                           min=metric.min, max=metric.max)
+        return Performance(
+            metric.name, metric.value, metric.uom or "", warn, min=metric.min, max=metric.max
+        )
 
 
 class RevisionContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -586,8 +439,9 @@ class CacheUnconfiguredContext(nagiosplugin.Context):  # type: ignore[misc]
 
     def evaluate(self, metric: Metric, resource: Any) -> Result:
         repository = repository_of(metric)
-        return Result(Ok, f"{repository} has no CVMFS_CACHE_BASE configured, cache check "
-                          "skipped", metric)
+        return Result(
+            Ok, f"{repository} has no CVMFS_CACHE_BASE configured, cache check skipped", metric
+        )
 
 
 class CachePlaceContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -632,7 +486,8 @@ class CvmfsSummary(nagiosplugin.Summary):  # type: ignore[misc]
         checked = [
             r.metric.name
             for r in results
-            if r.metric is not None and r.metric.context == "repository"
+            if r.metric is not None
+            and r.metric.context == "repository"
             and r.metric.value.mount is not None
         ]
         shown = ", ".join(
@@ -679,32 +534,83 @@ def parser() -> ProbeArgumentParser:
         description="Check that the CernVM-FS repositories a VO needs are mounted, "
         "readable and healthy (Nagios plugin).",
     )
-    p.add_argument("--cvmfs-root", default=DEFAULT_CVMFS_ROOT, metavar="DIR",
-                   help="where repositories are mounted (default %(default)s)")
-    p.add_argument("--repo", action="append", type=repository_name, metavar="NAME",
-                   help="a repository to check (repeatable); overrides --vo's list")
-    p.add_argument("--vo", type=vo_name,
-                   help="check this VO's default repositories (lhcb, atlas, cms or any VO: "
-                   "<vo>.cern.ch when mounted, and grid.cern.ch)")
-    p.add_argument("--mounts-file", default=DEFAULT_MOUNTS_FILE, metavar="FILE",
-                   help="mounts table (default %(default)s)")
-    p.add_argument("--cvmfs-config-dir", default=DEFAULT_CONFIG_DIR, metavar="DIR",
-                   help="cvmfs client configuration (default %(default)s)")
-    p.add_argument("--scratch", metavar="PATH",
-                   help="WARNING when the cvmfs cache is not on this partition")
-    p.add_argument("--nioerr-warn", type=non_negative, default=0, metavar="N",
-                   help="WARNING above this many I/O errors since mount (default %(default)g)")
-    p.add_argument("--fd-warn-pct", type=non_negative, default=80, metavar="PCT",
-                   help="WARNING when usedfd is above this share of maxfd (default %(default)g)")
-    p.add_argument("--nclg-factor", type=non_negative, default=10, metavar="F",
-                   help="WARNING when loaded catalogs * F > maxfd (default %(default)g)")
-    p.add_argument("--ncleanup24-warn", type=non_negative, default=24, metavar="N",
-                   help="WARNING above this many cache cleanups in 24 h (default %(default)g)")
-    p.add_argument("--expires-warn", type=float, default=0, metavar="MINUTES",
-                   help="WARNING when the root catalog expires in fewer minutes than this "
-                   "(default %(default)g: overdue)")
-    p.add_argument("--cache-warn-pct", type=non_negative, default=95, metavar="PCT",
-                   help="WARNING when the cache partition is fuller (default %(default)g)")
+    p.add_argument(
+        "--cvmfs-root",
+        default=DEFAULT_CVMFS_ROOT,
+        metavar="DIR",
+        help="where repositories are mounted (default %(default)s)",
+    )
+    p.add_argument(
+        "--repo",
+        action="append",
+        type=repository_name,
+        metavar="NAME",
+        help="a repository to check (repeatable); overrides --vo's list",
+    )
+    p.add_argument(
+        "--vo",
+        type=vo_name,
+        help="check this VO's default repositories (lhcb, atlas, cms or any VO: "
+        "<vo>.cern.ch when mounted, and grid.cern.ch)",
+    )
+    p.add_argument(
+        "--mounts-file",
+        default=DEFAULT_MOUNTS_FILE,
+        metavar="FILE",
+        help="mounts table (default %(default)s)",
+    )
+    p.add_argument(
+        "--cvmfs-config-dir",
+        default=DEFAULT_CONFIG_DIR,
+        metavar="DIR",
+        help="cvmfs client configuration (default %(default)s)",
+    )
+    p.add_argument(
+        "--scratch", metavar="PATH", help="WARNING when the cvmfs cache is not on this partition"
+    )
+    p.add_argument(
+        "--nioerr-warn",
+        type=non_negative,
+        default=0,
+        metavar="N",
+        help="WARNING above this many I/O errors since mount (default %(default)g)",
+    )
+    p.add_argument(
+        "--fd-warn-pct",
+        type=non_negative,
+        default=80,
+        metavar="PCT",
+        help="WARNING when usedfd is above this share of maxfd (default %(default)g)",
+    )
+    p.add_argument(
+        "--nclg-factor",
+        type=non_negative,
+        default=10,
+        metavar="F",
+        help="WARNING when loaded catalogs * F > maxfd (default %(default)g)",
+    )
+    p.add_argument(
+        "--ncleanup24-warn",
+        type=non_negative,
+        default=24,
+        metavar="N",
+        help="WARNING above this many cache cleanups in 24 h (default %(default)g)",
+    )
+    p.add_argument(
+        "--expires-warn",
+        type=float,
+        default=0,
+        metavar="MINUTES",
+        help="WARNING when the root catalog expires in fewer minutes than this "
+        "(default %(default)g: overdue)",
+    )
+    p.add_argument(
+        "--cache-warn-pct",
+        type=non_negative,
+        default=95,
+        metavar="PCT",
+        help="WARNING when the cache partition is fuller (default %(default)g)",
+    )
     return p
 
 
@@ -734,16 +640,35 @@ def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
         client,
         RepositoryContext(),
         RevisionContext(),
-        Threshold("nioerr", args.nioerr_warn, "{repository} had {value} I/O errors since mount",
-                  perfdata=True),
-        Threshold("fd", args.fd_warn_pct, "{repository} uses {value}% of its file descriptors",
-                  perfdata=True),
-        Threshold("ncleanup24", args.ncleanup24_warn,
-                  "{repository} cleaned its cache {value} times in 24 h"),
-        Threshold("expires", args.expires_warn,
-                  "{repository} root catalog expires in {value} minutes", below=True),
-        Threshold("cache_fill", args.cache_warn_pct,
-                  "{repository} cache partition {value}% full", perfdata=True),
+        Threshold(
+            "nioerr",
+            args.nioerr_warn,
+            "{repository} had {value} I/O errors since mount",
+            perfdata=True,
+        ),
+        Threshold(
+            "fd",
+            args.fd_warn_pct,
+            "{repository} uses {value}% of its file descriptors",
+            perfdata=True,
+        ),
+        Threshold(
+            "ncleanup24",
+            args.ncleanup24_warn,
+            "{repository} cleaned its cache {value} times in 24 h",
+        ),
+        Threshold(
+            "expires",
+            args.expires_warn,
+            "{repository} root catalog expires in {value} minutes",
+            below=True,
+        ),
+        Threshold(
+            "cache_fill",
+            args.cache_warn_pct,
+            "{repository} cache partition {value}% full",
+            perfdata=True,
+        ),
         NclgContext(args.nclg_factor),
         AttributeProblemContext(),
         AttributesContext(),
@@ -757,7 +682,3 @@ def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     run(SERVICE, lambda: build_check(args), args.timeout)
-
-
-if __name__ == "__main__":
-    child_main(*sys.argv[1:])

@@ -4,8 +4,9 @@ Checks the IGTF trust store (every CA's CRL present and not past nextUpdate), th
 files of the VO, that a WN/UI setup script exists, and that the injected X.509 proxy
 outlives the VM (PROBES.md, check_wn_middleware; DOMAIN.md section 5).
 
-Everything under the grid root sits on cvmfs and may hang: it is read in worker threads
-that the probe stops waiting for, so a hung trust store is reported, not waited on.
+Everything under the grid root sits on cvmfs and may hang, and so may the proxy file: both
+are read in child processes (probes._isolated) that the probe stops waiting for, so a hung
+trust store is reported, not waited on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +27,7 @@ import nagiosplugin
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from probes._isolated import Child, Outcome, Record
 from probes._plugin import (
     PART_SHARE,
     Deadline,
@@ -71,7 +73,7 @@ def grid_dn(name: x509.Name) -> str:
     )
 
 
-# --- measurement: plain facts, read in worker threads ------------------------------------------
+# --- measurement: plain facts, read in child processes -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class TrustStore:
     vomses: str = ""
     vomses_entries: int | None = None  # None: no vomses file or directory
     setup_scripts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_record(cls, record: Record) -> TrustStore:
+        authorities = [Authority(**authority) for authority in record["authorities"]]
+        return cls(**{**record, "authorities": authorities})
 
 
 def name_key(name: x509.Name) -> tuple[tuple[tuple[str, str | bytes], ...], ...]:
@@ -208,6 +215,11 @@ class TrustStoreReader:
         return len(fields) >= 5 and (self.vo is None or self.vo in (fields[0], fields[4]))
 
 
+def read_trust_store(grid_root: str, vo: str) -> Iterator[Record]:
+    """The child's side; an empty ``vo`` is any VO."""
+    yield asdict(TrustStoreReader(grid_root, vo or None).read())
+
+
 def _load_crl(data: bytes) -> x509.CertificateRevocationList:
     if b"-----BEGIN" in data:
         return x509.load_pem_x509_crl(data)
@@ -268,6 +280,11 @@ def read_proxy(path: str) -> Proxy:
     )
 
 
+def read_proxy_file(path: str) -> Iterator[Record]:
+    """The child's side of ``read_proxy``."""
+    yield asdict(read_proxy(path))
+
+
 @dataclass(frozen=True)
 class Shutdown:
     """When MJF says the VM goes away, or why that is not known."""
@@ -306,19 +323,21 @@ def read_shutdown(args: argparse.Namespace, timeout: float) -> Shutdown:
 
 
 class TrustStoreResource(nagiosplugin.Resource):  # type: ignore[misc]
-    def __init__(self, grid_root: str, pending: Pending[TrustStore], deadline: Deadline) -> None:
+    def __init__(self, grid_root: str, reading: Child, deadline: Deadline) -> None:
         self.grid_root = grid_root
-        self.pending = pending
+        self.reading = reading
         self.deadline = deadline
 
     def probe(self) -> Iterator[nagiosplugin.Metric]:
-        try:
-            store = self.pending.result(self.deadline)
-        except Hung as exc:
-            yield nagiosplugin.Metric(
-                f"trust store under {self.grid_root}", str(exc), context="hung"
-            )
+        outcome = self.reading.outcome(self.deadline)
+        what = f"trust store under {self.grid_root}"
+        if outcome.hung is not None:
+            yield nagiosplugin.Metric(what, str(outcome.hung), context="hung")
             return
+        if not outcome.complete or not outcome.records:
+            yield nagiosplugin.Metric(what, failure(outcome), context="unreadable")
+            return
+        store = TrustStore.from_record(outcome.records[0])
         yield nagiosplugin.Metric("CAs", store, context="cas")
         for authority in store.authorities:
             yield nagiosplugin.Metric(f"CRL {authority.alias}", authority, context="crl")
@@ -336,11 +355,16 @@ class TrustStoreResource(nagiosplugin.Resource):  # type: ignore[misc]
         yield nagiosplugin.Metric("setup scripts", store.setup_scripts, context="setup")
 
 
+def failure(outcome: Outcome) -> str:
+    """Why a measurement that did not hang has no result."""
+    return reason(outcome.error) if outcome.error is not None else outcome.problem()
+
+
 class ProxyResource(nagiosplugin.Resource):  # type: ignore[misc]
     def __init__(
         self,
         path: str | None,
-        proxy: Pending[Proxy] | None,
+        proxy: Child | None,
         shutdown: Pending[Shutdown] | None,
         deadline: Deadline,
     ) -> None:
@@ -353,10 +377,13 @@ class ProxyResource(nagiosplugin.Resource):  # type: ignore[misc]
         if self.proxy is None or self.shutdown is None or self.path is None:
             yield nagiosplugin.Metric("proxy", None, context="proxy")
             return
-        try:
-            proxy = self.proxy.result(self.deadline)
-        except Hung as exc:
-            proxy = Proxy(self.path, problem=f"proxy {self.path} {exc}")
+        outcome = self.proxy.outcome(self.deadline)
+        if outcome.hung is not None:
+            proxy = Proxy(self.path, problem=f"proxy {self.path} {outcome.hung}")
+        elif not outcome.complete or not outcome.records:
+            proxy = Proxy(self.path, problem=f"cannot read proxy {self.path}: {failure(outcome)}")
+        else:
+            proxy = Proxy(**outcome.records[0])
         try:
             shutdown = self.shutdown.result(self.deadline)
         except Hung as exc:
@@ -377,6 +404,15 @@ class Headlined(nagiosplugin.Context):  # type: ignore[misc]
 class HungContext(nagiosplugin.Context):  # type: ignore[misc]
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         return self.result_cls(nagiosplugin.Critical, f"{metric.name} {metric.value}", metric)
+
+
+class UnreadableContext(nagiosplugin.Context):  # type: ignore[misc]
+    """The probe could not read what it was to judge: it cannot tell."""
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        return self.result_cls(
+            nagiosplugin.Unknown, f"cannot read the {metric.name}: {metric.value}", metric
+        )
 
 
 class CAsContext(Headlined):
@@ -656,17 +692,17 @@ def parser() -> ProbeArgumentParser:
 def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
     # every part starts at once, so that a hung one costs the others nothing
     deadline = Deadline(args.timeout).share(PART_SHARE)
-    store = Pending(TrustStoreReader(args.grid_root, args.vo).read)
-    proxy: Pending[Proxy] | None = None
+    store = Child(read_trust_store, args.grid_root, args.vo or "")
+    proxy: Child | None = None
     shutdown: Pending[Shutdown] | None = None
     if args.proxy:
-        path: str = args.proxy
-        proxy = Pending(lambda: read_proxy(path))
+        proxy = Child(read_proxy_file, args.proxy)
         shutdown = Pending(lambda: read_shutdown(args, min(5.0, deadline.remaining())))
     return nagiosplugin.Check(
         TrustStoreResource(args.grid_root, store, deadline),
         ProxyResource(args.proxy, proxy, shutdown, deadline),
         HungContext("hung"),
+        UnreadableContext("unreadable"),
         CAsContext("cas"),
         CRLContext("crl", args.crl_warn_hours),
         TallyContext("stale_crls"),

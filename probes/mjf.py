@@ -213,8 +213,9 @@ class MachineJobFeatures(nagiosplugin.Resource):  # type: ignore[misc]
 
     def _read(self) -> list[SetReading]:
         try:
-            features = call_bounded(lambda: self.locator.find(self.deadline.remaining()),
-                                    self.deadline)
+            features = call_bounded(
+                lambda: self.locator.find(self.deadline.remaining()), self.deadline
+            )
         except (MJFError, Hung) as exc:
             why = f"discovery failed: {reason(exc)}"
             return [SetReading("machine", error=why), SetReading("job", error=why)]
@@ -235,9 +236,7 @@ class MachineJobFeatures(nagiosplugin.Resource):  # type: ignore[misc]
             readings.append(SetReading(which, found.location, found.found_by, failure(answer)))
         return readings
 
-    def _derived(
-        self, values: dict[str, str | None], now: float
-    ) -> Iterator[nagiosplugin.Metric]:
+    def _derived(self, values: dict[str, str | None], now: float) -> Iterator[nagiosplugin.Metric]:
         def number(key: str) -> int | None:
             text = values.get(key)
             return None if text is None else parse_int(text)
@@ -494,9 +493,7 @@ class MJFSummary(nagiosplugin.Summary):  # type: ignore[misc]
 def location(text: str) -> str:
     """A directory path or an http(s) URL; empty means not given (Vac's user_data style)."""
     if text and not text.startswith(("/", "http://", "https://")):
-        raise argparse.ArgumentTypeError(
-            f"not an absolute directory path or http(s) URL: {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"not an absolute directory path or http(s) URL: {text!r}")
     return text
 
 
@@ -506,20 +503,45 @@ def parser() -> ProbeArgumentParser:
         prog="check_wn_mjf",
         description="Check the Machine/Job Features (HEPiX MJF) of a pilot VM.",
     )
-    p.add_argument("--machinefeatures", type=location, metavar="DIR|URL",
-                   help="machinefeatures location (default: $MACHINEFEATURES, then discovery)")
-    p.add_argument("--jobfeatures", type=location, metavar="DIR|URL",
-                   help="jobfeatures location (default: $JOBFEATURES, then discovery)")
-    p.add_argument("--etc-dir", default="/etc", metavar="DIR",
-                   help="where machinefeatures/ and jobfeatures/ may be (default %(default)s)")
-    p.add_argument("--no-discovery", dest="discovery", action="store_false",
-                   help="do not ask Vac's metadata server or the OpenStack metadata")
-    p.add_argument("--vac-url", default="http://169.254.169.253", metavar="URL",
-                   help="Vac's metadata server (default %(default)s)")
-    p.add_argument("--openstack-url", default="http://169.254.169.254", metavar="URL",
-                   help="the OpenStack metadata server (default %(default)s)")
-    p.add_argument("--uuid", default="", metavar="UUID",
-                   help="the VM's UUID, which job_id should be")
+    p.add_argument(
+        "--machinefeatures",
+        type=location,
+        metavar="DIR|URL",
+        help="machinefeatures location (default: $MACHINEFEATURES, then discovery)",
+    )
+    p.add_argument(
+        "--jobfeatures",
+        type=location,
+        metavar="DIR|URL",
+        help="jobfeatures location (default: $JOBFEATURES, then discovery)",
+    )
+    p.add_argument(
+        "--etc-dir",
+        default="/etc",
+        metavar="DIR",
+        help="where machinefeatures/ and jobfeatures/ may be (default %(default)s)",
+    )
+    p.add_argument(
+        "--no-discovery",
+        dest="discovery",
+        action="store_false",
+        help="do not ask Vac's metadata server or the OpenStack metadata",
+    )
+    p.add_argument(
+        "--vac-url",
+        default="http://169.254.169.253",
+        metavar="URL",
+        help="Vac's metadata server (default %(default)s)",
+    )
+    p.add_argument(
+        "--openstack-url",
+        default="http://169.254.169.254",
+        metavar="URL",
+        help="the OpenStack metadata server (default %(default)s)",
+    )
+    p.add_argument(
+        "--uuid", default="", metavar="UUID", help="the VM's UUID, which job_id should be"
+    )
     return p
 
 
@@ -553,4 +575,3 @@ def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = parser().parse_args(argv)
     run(SERVICE, lambda: build_check(args), args.timeout)
-

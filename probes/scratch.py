@@ -4,8 +4,9 @@ Jobs on a pilot VM put their work, the cvmfs cache and swap on ``/scratch``, a p
 its own from the hypervisor; the root filesystem is a slow copy-on-write overlay. What is
 judged, and how hard, is decided in PROBES.md (check_wn_scratch).
 
-Everything that touches the scratch filesystem (stat, statvfs, the write test) runs in
-bounded threads: a hung scratch is reported as broken, not waited for.
+Everything that touches the scratch filesystem (stat, statvfs, the write test, the
+devices of the cvmfs cache and swap files) runs in child processes (probes._isolated): a
+hung scratch is reported as broken, not waited for.
 """
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from probes._cvmfs_config import DEFAULT_CONFIG_DIR, ClientConfig
+from probes._isolated import Child, Record
 from probes._plugin import (
     PART_SHARE,
     Deadline,
     Hung,
     Pending,
     ProbeArgumentParser,
-    call_bounded,
-    map_bounded,
     one_line,
     reason,
     run,
@@ -53,7 +54,6 @@ GB = 10**9
 MB = 10**6
 DEFAULT_MIN_SIZE_GB = 40.0
 WANTED_MODE = 0o1777
-CVMFS_CACHE_KEY = "CVMFS_CACHE_BASE"
 MJF_LIMIT_KEY = "scratch_limit_bytes"
 MJF_TIMEOUT = 5.0
 
@@ -70,12 +70,12 @@ def inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-# --- measurements -------------------------------------------------------------------------
+# --- measurements, in child processes (probes._isolated) ----------------------------------
 
 
 @dataclass(frozen=True)
 class Inspection:
-    """What stat and statvfs say about the scratch directory (measured in a bounded thread)."""
+    """What stat and statvfs say about the scratch directory."""
 
     realpath: str
     device: int
@@ -93,7 +93,7 @@ class Inspection:
         return self.device != self.root_device
 
 
-def inspect(path: str, root_path: str) -> Inspection:
+def inspect_scratch(path: str, root_path: str) -> Iterator[Record]:
     info = os.stat(path)
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
@@ -111,30 +111,30 @@ def inspect(path: str, root_path: str) -> Inspection:
             tmp_kind = "not a directory"
         else:
             tmp_mode = stat.S_IMODE(tmp.st_mode)
-    return Inspection(
-        realpath=os.path.realpath(path),
-        device=info.st_dev,
-        root_device=os.stat(root_path).st_dev,
-        mode=stat.S_IMODE(info.st_mode),
-        tmp_mode=tmp_mode,
-        tmp_kind=tmp_kind,
-        total_bytes=vfs.f_blocks * vfs.f_frsize,
-        # f_bavail, not f_bfree: jobs do not run as root and cannot use the reserved blocks
-        avail_bytes=vfs.f_bavail * vfs.f_frsize,
-        total_inodes=vfs.f_files,
-        avail_inodes=vfs.f_favail,
+    yield asdict(
+        Inspection(
+            realpath=os.path.realpath(path),
+            device=info.st_dev,
+            root_device=os.stat(root_path).st_dev,
+            mode=stat.S_IMODE(info.st_mode),
+            tmp_mode=tmp_mode,
+            tmp_kind=tmp_kind,
+            total_bytes=vfs.f_blocks * vfs.f_frsize,
+            # f_bavail, not f_bfree: jobs do not run as root and cannot use the reserved blocks
+            avail_bytes=vfs.f_bavail * vfs.f_frsize,
+            total_inodes=vfs.f_files,
+            avail_inodes=vfs.f_favail,
+        )
     )
 
 
-class WriteTestError(Exception):
-    pass
-
-
-def write_test(directory: str, megabytes: int) -> float:
-    """Write ``megabytes`` MB with fsync, read them back and compare; the write speed in MB/s.
+def write_test(directory: str, megabytes: str) -> Iterator[Record]:
+    """Write ``megabytes`` MB with fsync, read them back and compare: the write speed in MB/s,
+    or what was read back wrong.
 
     The test file is removed whatever happens (unless the filesystem hangs under it).
     """
+    count = int(megabytes)
     block = os.urandom(MB)
 
     def numbered(index: int) -> bytes:
@@ -145,7 +145,7 @@ def write_test(directory: str, megabytes: int) -> float:
     try:
         started = time.monotonic()
         with os.fdopen(handle, "wb") as out:
-            for index in range(megabytes):
+            for index in range(count):
                 out.write(numbered(index))
             out.flush()
             os.fsync(out.fileno())
@@ -153,56 +153,20 @@ def write_test(directory: str, megabytes: int) -> float:
             # drop the cached pages so that the read-back comes from the device
             os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         with open(name, "rb") as back:
-            for index in range(megabytes):
-                if back.read(MB) != numbered(index):
-                    raise WriteTestError(f"MB {index + 1} read back differs from what was written")
-            if back.read(1):
-                raise WriteTestError("file read back is longer than what was written")
+            wrong = next((i for i in range(count) if back.read(MB) != numbered(i)), None)
+            longer = wrong is None and back.read(1) != b""
     finally:
         os.unlink(name)
-    return megabytes / max(elapsed, 1e-6)
+    if wrong is not None:
+        yield {"problem": f"MB {wrong + 1} read back differs from what was written"}
+    elif longer:
+        yield {"problem": "file read back is longer than what was written"}
+    else:
+        yield {"speed": count / max(elapsed, 1e-6)}
 
 
-@dataclass(frozen=True)
-class CvmfsConfig:
-    """The cvmfs client configuration's values, and the files they came from."""
-
-    values: dict[str, str]
-    files: list[str]
-
-
-def cvmfs_config_files(config_dir: Path) -> list[Path]:
-    """The client configuration in the order cvmfs reads it: later files override."""
-    return [
-        config_dir / "default.conf",
-        *sorted((config_dir / "default.d").glob("*.conf")),
-        config_dir / "default.local",
-        *sorted((config_dir / "config.d").glob("*.conf")),
-    ]
-
-
-def read_cvmfs_config(config_dir: Path) -> CvmfsConfig:
-    """``KEY=value`` lines (shell syntax, simple quoting) of the client configuration."""
-    values: dict[str, str] = {}
-    files = []
-    for path in cvmfs_config_files(config_dir):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            continue
-        files.append(str(path))
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line.startswith("export "):
-                line = line[len("export ") :].strip()
-            key, equals, value = line.partition("=")
-            if line.startswith("#") or not equals or not key.isidentifier():
-                continue
-            value = value.split(" #", 1)[0].strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            values[key] = value
-    return CvmfsConfig(values, files)
+def device(path: str) -> Iterator[Record]:
+    yield {"device": os.stat(path).st_dev}
 
 
 # --- metric values ------------------------------------------------------------------------
@@ -279,7 +243,6 @@ class WriteResult:
 @dataclass(frozen=True)
 class CacheLocation:
     base: str | None
-    files: list[str]
     on_scratch: bool
 
 
@@ -304,23 +267,28 @@ class ScratchInspector:
     def answer(self) -> Inspection | str:
         """The inspection, or why there is none (missing, hung, ...)."""
         if self._answer is None:
-            try:
-                self._answer = call_bounded(
-                    lambda: inspect(self.path, self.root_path), self.deadline
-                )
-            except Hung as exc:
-                self._answer = f"{self.path} {exc}"
-            except FileNotFoundError as exc:
-                missing = exc.filename == self.path
-                self._answer = f"{self.path} does not exist" if missing else reason(exc)
-            except OSError as exc:
-                self._answer = reason(exc)
+            outcome = Child(inspect_scratch, self.path, self.root_path).outcome(self.deadline)
+            error = outcome.error
+            if outcome.complete and outcome.records:
+                self._answer = Inspection(**outcome.records[0])
+            elif isinstance(error, FileNotFoundError) and error.filename == self.path:
+                self._answer = f"{self.path} does not exist"
+            elif error is not None:
+                self._answer = reason(error)
+            elif outcome.hung is not None:
+                self._answer = f"{self.path} {outcome.hung}"
+            else:
+                self._answer = outcome.problem()
         return self._answer
 
     def devices(self, paths: Sequence[str]) -> dict[str, int | None]:
         """Each path's device; None when it does not exist or does not answer in time."""
-        answers = map_bounded(lambda p: os.stat(p).st_dev, paths, self.deadline)
-        return {p: a if isinstance(a, int) else None for p, a in zip(paths, answers, strict=True)}
+        children = [(path, Child(device, path)) for path in paths]
+        devices: dict[str, int | None] = {}
+        for path, child in children:
+            outcome = child.outcome(self.deadline)
+            devices[path] = outcome.records[0]["device"] if outcome.complete else None
+        return devices
 
     def holds(self, path: str, device: int | None, scratch: Inspection) -> bool:
         """Whether ``path`` is on the scratch filesystem (by its name, or by its device)."""
@@ -447,21 +415,26 @@ class WriteTest(nagiosplugin.Resource):  # type: ignore[misc]
     def probe(self) -> nagiosplugin.Metric:
         if isinstance(self.inspector.answer(), str):
             return nagiosplugin.Metric("write", Skipped("write test"))
-        try:
-            speed = call_bounded(
-                lambda: write_test(self.inspector.path, self.megabytes), self.inspector.deadline
+        child = Child(write_test, self.inspector.path, str(self.megabytes))
+        outcome = child.outcome(self.inspector.deadline)
+        if outcome.error is not None:
+            problem = reason(outcome.error)
+        elif not outcome.complete or not outcome.records:
+            problem = outcome.problem()
+        else:
+            record = outcome.records[0]
+            return nagiosplugin.Metric(
+                "write", WriteResult(self.megabytes, record.get("speed"), record.get("problem"))
             )
-        except (OSError, WriteTestError, Hung) as exc:
-            return nagiosplugin.Metric("write", WriteResult(self.megabytes, None, reason(exc)))
-        return nagiosplugin.Metric("write", WriteResult(self.megabytes, speed, None))
+        return nagiosplugin.Metric("write", WriteResult(self.megabytes, None, problem))
 
 
 class CvmfsCache(nagiosplugin.Resource):  # type: ignore[misc]
     """Where the cvmfs client configuration puts the cache, and whether that is on scratch."""
 
-    def __init__(self, inspector: ScratchInspector, config_dir: str) -> None:
+    def __init__(self, inspector: ScratchInspector, config: ClientConfig) -> None:
         self.inspector = inspector
-        self.config_dir = Path(config_dir)
+        self.config = config
 
     @property
     def name(self) -> str:
@@ -472,17 +445,17 @@ class CvmfsCache(nagiosplugin.Resource):  # type: ignore[misc]
         if isinstance(scratch, str):
             return nagiosplugin.Metric("cvmfs_cache", Skipped("cvmfs cache location"))
         try:
-            config = read_cvmfs_config(self.config_dir)
+            # what applies to every repository: config.d is the cvmfs probe's business
+            setting = self.config.cache()
         except OSError as exc:
             return nagiosplugin.Metric(
                 "cvmfs_cache", Unreadable("cvmfs client configuration", reason(exc))
             )
-        base = config.values.get(CVMFS_CACHE_KEY) or None
-        on_scratch = False
-        if base is not None:
-            device = self.inspector.devices([base])[base]
-            on_scratch = self.inspector.holds(base, device, scratch)
-        return nagiosplugin.Metric("cvmfs_cache", CacheLocation(base, config.files, on_scratch))
+        if setting is None:
+            return nagiosplugin.Metric("cvmfs_cache", CacheLocation(None, on_scratch=False))
+        base = setting.base
+        on_scratch = self.inspector.holds(base, self.inspector.devices([base])[base], scratch)
+        return nagiosplugin.Metric("cvmfs_cache", CacheLocation(base, on_scratch))
 
 
 class ScratchSwap(nagiosplugin.Resource):  # type: ignore[misc]
@@ -772,7 +745,7 @@ def parser() -> ProbeArgumentParser:
     )
     p.add_argument(
         "--cvmfs-config-dir",
-        default="/etc/cvmfs",
+        default=DEFAULT_CONFIG_DIR,
         help="cvmfs client configuration (default %(default)s)",
     )
     p.add_argument("--machinefeatures", metavar="DIR|URL", help="MJF machinefeatures")
@@ -813,7 +786,7 @@ def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
     return nagiosplugin.Check(
         ScratchDirectory(inspector, args.mounts_file),
         WriteTest(inspector, args.write_mb),
-        CvmfsCache(inspector, args.cvmfs_config_dir),
+        CvmfsCache(inspector, ClientConfig(Path(args.cvmfs_config_dir))),
         ScratchSwap(inspector, args.swaps_file),
         ScratchSize(inspector, MinimumSize(args.min_size_gb, locate, deadline)),
         PresenceContext("scratch"),

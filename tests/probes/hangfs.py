@@ -54,8 +54,14 @@ def serve(mountpoint: str, trigger: Path) -> None:
                 mode, size, links = stat.S_IFREG | 0o444, len(FILE_DATA), 1
             else:
                 raise mfusepy.FuseOSError(errno.ENOENT)
-            return {"st_mode": mode, "st_nlink": links, "st_size": size,
-                    "st_atime": now, "st_mtime": now, "st_ctime": now}
+            return {
+                "st_mode": mode,
+                "st_nlink": links,
+                "st_size": size,
+                "st_atime": now,
+                "st_mtime": now,
+                "st_ctime": now,
+            }
 
         def opendir(self, path: str) -> int:
             wait_while_told()
@@ -63,8 +69,16 @@ def serve(mountpoint: str, trigger: Path) -> None:
 
         def statfs(self, path: str) -> dict[str, int]:
             wait_while_told()
-            return {"f_bsize": 4096, "f_frsize": 4096, "f_blocks": 1024, "f_bfree": 512,
-                    "f_bavail": 512, "f_files": 100, "f_ffree": 50, "f_namemax": 255}
+            return {
+                "f_bsize": 4096,
+                "f_frsize": 4096,
+                "f_blocks": 1024,
+                "f_bfree": 512,
+                "f_bavail": 512,
+                "f_files": 100,
+                "f_ffree": 50,
+                "f_namemax": 255,
+            }
 
         def readdir(self, path: str, fh: int) -> list[str]:
             wait_while_told()
@@ -72,7 +86,7 @@ def serve(mountpoint: str, trigger: Path) -> None:
 
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
             wait_while_told()
-            return FILE_DATA[offset:offset + size]
+            return FILE_DATA[offset : offset + size]
 
         def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
             wait_while_told()

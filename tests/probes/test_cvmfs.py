@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from probes import cvmfs
+from probes import _cvmfs_config
 from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
 from tests.probes.hangfs import HangingMount
@@ -46,10 +46,7 @@ class Tree:
         self.cvmfs.mkdir()
         self.config.mkdir()
         self.scratch.mkdir()
-        self.mounts.write_text(
-            "overlay / overlay rw 0 0\n"
-            f"/dev/vdb {self.scratch} ext4 rw 0 0\n"
-        )
+        self.mounts.write_text(f"overlay / overlay rw 0 0\n/dev/vdb {self.scratch} ext4 rw 0 0\n")
         self.configure(f"CVMFS_CACHE_BASE={self.scratch}/cvmfs\nCVMFS_QUOTA_LIMIT=11000\n")
 
     def repository(
@@ -76,11 +73,16 @@ class Tree:
 
     def args(self, *repositories: str) -> list[str]:
         args = [
-            "--cvmfs-root", str(self.cvmfs),
-            "--mounts-file", str(self.mounts),
-            "--cvmfs-config-dir", str(self.config),
-            "--scratch", str(self.scratch),
-            "--timeout", "5",
+            "--cvmfs-root",
+            str(self.cvmfs),
+            "--mounts-file",
+            str(self.mounts),
+            "--cvmfs-config-dir",
+            str(self.config),
+            "--scratch",
+            str(self.scratch),
+            "--timeout",
+            "5",
         ]
         for name in repositories:
             args += ["--repo", name]
@@ -226,16 +228,23 @@ def test_a_fixed_root_catalog_never_expires(tree: Tree) -> None:
 
 
 def test_limits_at_the_threshold_are_still_ok(tree: Tree) -> None:
-    out = run_probe(SCRIPT, lhcb_tree(tree, usedfd="800", nclg="100", ncleanup24="24",
-                                      expires="0"))
+    out = run_probe(SCRIPT, lhcb_tree(tree, usedfd="800", nclg="100", ncleanup24="24", expires="0"))
     assert out.state == "OK", out.text
     assert out.perfdata["lhcb.cern.ch_fd"].value == 80.0
 
 
 def test_thresholds_are_options(tree: Tree) -> None:
     args = lhcb_tree(tree, nioerr="3", usedfd="850", nclg="101", ncleanup24="30", expires="5")
-    relaxed = ["--nioerr-warn", "5", "--fd-warn-pct", "90", "--nclg-factor", "5",
-               "--ncleanup24-warn", "48"]
+    relaxed = [
+        "--nioerr-warn",
+        "5",
+        "--fd-warn-pct",
+        "90",
+        "--nclg-factor",
+        "5",
+        "--ncleanup24-warn",
+        "48",
+    ]
     out = run_probe(SCRIPT, [*args, *relaxed])
     assert out.state == "OK", out.text
     assert out.perfdata["lhcb.cern.ch_fd"].warn == "~:90"
@@ -279,7 +288,7 @@ def test_cache_on_the_root_filesystem_is_fine_without_scratch_option(tree: Tree)
     tree.configure(f"CVMFS_CACHE_BASE={tree.root}/var-lib-cvmfs\n")
     args = lhcb_tree(tree)
     at = args.index("--scratch")
-    del args[at:at + 2]
+    del args[at : at + 2]
     out = run_probe(SCRIPT, args)
     assert out.state == "OK", out.text
 
@@ -292,7 +301,7 @@ def test_settings_parser_handles_shell_syntax() -> None:
         "NOT_CVMFS=1\n"
         "CVMFS_QUOTA_LIMIT=11000\n"
     )
-    assert cvmfs.parse_settings(text) == {
+    assert _cvmfs_config.parse_settings(text) == {
         "CVMFS_CACHE_BASE": "/scratch/cvmfs",
         "CVMFS_HTTP_PROXY": "http://squid:3128;DIRECT",
         "CVMFS_QUOTA_LIMIT": "11000",
@@ -471,11 +480,17 @@ def hung_args(
         for key, value in GOOD_ATTRIBUTES.items():
             os.setxattr(root / name, f"user.{key}", value.encode())
     return [
-        "--cvmfs-root", str(root),
-        "--repo", "lhcb.cern.ch", "--repo", "grid.cern.ch",
+        "--cvmfs-root",
+        str(root),
+        "--repo",
+        "lhcb.cern.ch",
+        "--repo",
+        "grid.cern.ch",
         *(["--repo", "hung.cern.ch"] if with_hung else []),
-        "--cvmfs-config-dir", str(tmp_path / "no-config"),
-        "--timeout", timeout,
+        "--cvmfs-config-dir",
+        str(tmp_path / "no-config"),
+        "--timeout",
+        timeout,
     ]
 
 
@@ -484,8 +499,9 @@ def test_hangfs_cleanup_leaves_no_mount_behind(tmp_path: Path) -> None:
     mount = HangingMount(tmp_path / "hung", tmp_path / "hang-now")
     with mount:
         mount.hang()
-        waiting = subprocess.Popen(["ls", str(tmp_path / "hung")], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        waiting = subprocess.Popen(
+            ["ls", str(tmp_path / "hung")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(0.5)
         assert waiting.poll() is None, "ls should be stuck on the hung mount"
     assert waiting.wait(timeout=10) != 0

@@ -14,8 +14,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import run_probe
+from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
+from tests.probes.hangfs import HangingMount
 from vmsam.simulate import VMLayout, grid
 from vmsam.simulate import mjf as simulated_mjf
 from vmsam.simulate._mounts import Mounter
@@ -279,6 +280,26 @@ def test_hung_trust_store_is_critical_within_the_timeout(tree: Tree) -> None:
     assert output.state == "CRITICAL"
     assert "trust store under" in output.summary
     assert "did not answer within 2.4 s" in output.summary
+
+
+@requires_root
+def test_grid_root_on_a_hung_fuse_mount_is_critical_within_the_timeout(
+    tree: Tree, tmp_path: Path
+) -> None:
+    # unlike a FIFO, a request a FUSE daemon has received survives even SIGKILL: the probe
+    # must still exit and end its output in time (run_probe waits for both)
+    args = tree.proxy_args(48 * HOUR)
+    with HangingMount(tmp_path / "hung" / "grid.cern.ch", tmp_path / "hang-now") as hanging:
+        hanging.hang()
+        args[args.index("--grid-root") + 1] = str(hanging.mountpoint)
+        started = time.monotonic()
+        output = middleware([*args, "--timeout", "3"], timeout=30)
+        elapsed = time.monotonic() - started
+    assert output.state == "CRITICAL", output.text
+    assert output.summary == f"trust store under {hanging.mountpoint} did not answer within 2.4 s"
+    # the proxy, elsewhere, is still judged
+    assert line_with(output, "RFC 3820 proxy").startswith("OK:")
+    assert elapsed < 8, f"took {elapsed:.1f} s with --timeout 3"
 
 
 # --- the proxy ----------------------------------------------------------------------------------

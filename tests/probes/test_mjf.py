@@ -73,11 +73,19 @@ def test_healthy_directories_are_ok(healthy_args: list[str]) -> None:
 
 def test_healthy_http_server_is_ok(layout: VMLayout, healthy_args: list[str]) -> None:
     with MJFServer(layout.machinefeatures, layout.jobfeatures) as server:
-        out = mjf([
-            "--machinefeatures", server.machinefeatures_url,
-            "--jobfeatures", server.jobfeatures_url,
-            "--no-discovery", "--uuid", layout.uuid, "--etc-dir", str(layout.root),
-        ])
+        out = mjf(
+            [
+                "--machinefeatures",
+                server.machinefeatures_url,
+                "--jobfeatures",
+                server.jobfeatures_url,
+                "--no-discovery",
+                "--uuid",
+                layout.uuid,
+                "--etc-dir",
+                str(layout.root),
+            ]
+        )
     assert out.state == "OK", out.text
     assert f"{server.machinefeatures_url} (found by option)" in out.text
     assert "lists 8 keys: allocated_cpu" in out.text
@@ -88,8 +96,10 @@ def test_healthy_http_server_is_ok(layout: VMLayout, healthy_args: list[str]) ->
 def test_locations_come_from_the_environment(layout: VMLayout, healthy_args: list[str]) -> None:
     out = mjf(
         ["--no-discovery", "--uuid", UUID, "--etc-dir", str(layout.root / "none")],
-        env={"MACHINEFEATURES": str(layout.machinefeatures),
-             "JOBFEATURES": str(layout.jobfeatures)},
+        env={
+            "MACHINEFEATURES": str(layout.machinefeatures),
+            "JOBFEATURES": str(layout.jobfeatures),
+        },
     )
     assert out.state == "OK", out.text
     assert "(found by environment)" in out.text
@@ -105,8 +115,16 @@ def test_locations_come_from_etc(layout: VMLayout, healthy_args: list[str]) -> N
 
 def test_vac_server_is_discovered(layout: VMLayout, healthy_args: list[str]) -> None:
     with MJFServer(layout.machinefeatures, layout.jobfeatures) as vac:
-        out = mjf(["--vac-url", vac.url, "--openstack-url", refused_url(),
-                   "--etc-dir", str(layout.root / "none")])
+        out = mjf(
+            [
+                "--vac-url",
+                vac.url,
+                "--openstack-url",
+                refused_url(),
+                "--etc-dir",
+                str(layout.root / "none"),
+            ]
+        )
     assert out.state == "OK", out.text
     assert f"{vac.jobfeatures_url} (found by vac)" in out.text
 
@@ -114,8 +132,16 @@ def test_vac_server_is_discovered(layout: VMLayout, healthy_args: list[str]) -> 
 def test_openstack_metadata_is_discovered(layout: VMLayout, healthy_args: list[str]) -> None:
     meta = {"machinefeatures": str(layout.machinefeatures), "jobfeatures": str(layout.jobfeatures)}
     with MJFServer(meta=meta) as openstack:
-        out = mjf(["--vac-url", refused_url(), "--openstack-url", openstack.url,
-                   "--etc-dir", str(layout.root / "none")])
+        out = mjf(
+            [
+                "--vac-url",
+                refused_url(),
+                "--openstack-url",
+                openstack.url,
+                "--etc-dir",
+                str(layout.root / "none"),
+            ]
+        )
     assert out.state == "OK", out.text
     assert "(found by openstack)" in out.text
 
@@ -147,49 +173,119 @@ def _set(which: str, key: str, value: str | None) -> Mutation:
 
 
 RULES: list[tuple[str, Mutation, str, str]] = [
-    ("no total_cpu", _set("machine", "total_cpu", None), "CRITICAL",
-     "total_cpu missing from machinefeatures (required)"),
-    ("no allocated_cpu", _set("job", "allocated_cpu", None), "CRITICAL",
-     "allocated_cpu missing from jobfeatures (required)"),
-    ("no wall_limit_secs", _set("job", "wall_limit_secs", None), "CRITICAL",
-     "wall_limit_secs missing"),
-    ("no cpu_limit_secs", _set("job", "cpu_limit_secs", None), "CRITICAL",
-     "cpu_limit_secs missing"),
-    ("no jobstart_secs", _set("job", "jobstart_secs", None), "CRITICAL",
-     "jobstart_secs missing"),
-    ("total_cpu not an int", _set("machine", "total_cpu", "eight"), "CRITICAL",
-     "total_cpu='eight' is not an integer"),
-    ("wall limit a float", _set("job", "wall_limit_secs", "3600.5"), "CRITICAL",
-     "wall_limit_secs='3600.5' is not an integer"),
-    ("no hs06", _set("machine", "hs06", None), "WARNING",
-     "hs06 missing from machinefeatures (recommended)"),
+    (
+        "no total_cpu",
+        _set("machine", "total_cpu", None),
+        "CRITICAL",
+        "total_cpu missing from machinefeatures (required)",
+    ),
+    (
+        "no allocated_cpu",
+        _set("job", "allocated_cpu", None),
+        "CRITICAL",
+        "allocated_cpu missing from jobfeatures (required)",
+    ),
+    (
+        "no wall_limit_secs",
+        _set("job", "wall_limit_secs", None),
+        "CRITICAL",
+        "wall_limit_secs missing",
+    ),
+    (
+        "no cpu_limit_secs",
+        _set("job", "cpu_limit_secs", None),
+        "CRITICAL",
+        "cpu_limit_secs missing",
+    ),
+    ("no jobstart_secs", _set("job", "jobstart_secs", None), "CRITICAL", "jobstart_secs missing"),
+    (
+        "total_cpu not an int",
+        _set("machine", "total_cpu", "eight"),
+        "CRITICAL",
+        "total_cpu='eight' is not an integer",
+    ),
+    (
+        "wall limit a float",
+        _set("job", "wall_limit_secs", "3600.5"),
+        "CRITICAL",
+        "wall_limit_secs='3600.5' is not an integer",
+    ),
+    (
+        "no hs06",
+        _set("machine", "hs06", None),
+        "WARNING",
+        "hs06 missing from machinefeatures (recommended)",
+    ),
     ("no hs06_job", _set("job", "hs06_job", None), "WARNING", "hs06_job missing"),
     ("no job_id", _set("job", "job_id", None), "WARNING", "job_id missing"),
-    ("hs06 not a number", _set("machine", "hs06", "fast"), "CRITICAL",
-     "hs06='fast' is not a number"),
+    (
+        "hs06 not a number",
+        _set("machine", "hs06", "fast"),
+        "CRITICAL",
+        "hs06='fast' is not a number",
+    ),
     ("hs06 not finite", _set("machine", "hs06", "nan"), "CRITICAL", "hs06='nan' is not a number"),
-    ("job_id with blanks", _set("job", "job_id", "a job"), "CRITICAL",
-     "job_id='a job' is not printable ASCII without whitespace"),
+    (
+        "job_id with blanks",
+        _set("job", "job_id", "a job"),
+        "CRITICAL",
+        "job_id='a job' is not printable ASCII without whitespace",
+    ),
     ("job_id not ASCII", _set("job", "job_id", "jöb"), "CRITICAL", "is not printable ASCII"),
-    ("optional int bad", _set("job", "max_rss_bytes", "lots"), "CRITICAL",
-     "max_rss_bytes='lots' is not an integer"),
-    ("shutdowntime bad", _set("machine", "shutdowntime", "1e9"), "CRITICAL",
-     "shutdowntime='1e9' is not an integer"),
-    ("wall limit zero", _set("job", "wall_limit_secs", "0"), "CRITICAL",
-     "wall_limit_secs=0 is not > 0"),
-    ("cpu limit negative", _set("job", "cpu_limit_secs", "-1"), "CRITICAL",
-     "cpu_limit_secs=-1 is not > 0"),
-    ("scratch limit zero", _set("job", "scratch_limit_bytes", "0"), "CRITICAL",
-     "scratch_limit_bytes=0 is not > 0"),
-    ("job ends after machine",
-     _set("job", "shutdowntime_job", str(int(time.time()) + 7 * 3600)), "WARNING",
-     "is after shutdowntime="),
-    ("job starts in an hour", _set("job", "jobstart_secs", str(int(time.time()) + 3600)),
-     "WARNING", "s in the future (more than 300 s)"),
-    ("job_id not the VM", _set("job", "job_id", "00000000-0000-0000-0000-000000000000"),
-     "WARNING", "is not the VM UUID"),
-    ("Vcycle bug", _set("job", "jobstart_secs", UUID.upper()), "WARNING",
-     "the Vcycle 03.x bug that writes the VM UUID into jobstart_secs"),
+    (
+        "optional int bad",
+        _set("job", "max_rss_bytes", "lots"),
+        "CRITICAL",
+        "max_rss_bytes='lots' is not an integer",
+    ),
+    (
+        "shutdowntime bad",
+        _set("machine", "shutdowntime", "1e9"),
+        "CRITICAL",
+        "shutdowntime='1e9' is not an integer",
+    ),
+    (
+        "wall limit zero",
+        _set("job", "wall_limit_secs", "0"),
+        "CRITICAL",
+        "wall_limit_secs=0 is not > 0",
+    ),
+    (
+        "cpu limit negative",
+        _set("job", "cpu_limit_secs", "-1"),
+        "CRITICAL",
+        "cpu_limit_secs=-1 is not > 0",
+    ),
+    (
+        "scratch limit zero",
+        _set("job", "scratch_limit_bytes", "0"),
+        "CRITICAL",
+        "scratch_limit_bytes=0 is not > 0",
+    ),
+    (
+        "job ends after machine",
+        _set("job", "shutdowntime_job", str(int(time.time()) + 7 * 3600)),
+        "WARNING",
+        "is after shutdowntime=",
+    ),
+    (
+        "job starts in an hour",
+        _set("job", "jobstart_secs", str(int(time.time()) + 3600)),
+        "WARNING",
+        "s in the future (more than 300 s)",
+    ),
+    (
+        "job_id not the VM",
+        _set("job", "job_id", "00000000-0000-0000-0000-000000000000"),
+        "WARNING",
+        "is not the VM UUID",
+    ),
+    (
+        "Vcycle bug",
+        _set("job", "jobstart_secs", UUID.upper()),
+        "WARNING",
+        "the Vcycle 03.x bug that writes the VM UUID into jobstart_secs",
+    ),
 ]
 
 
@@ -263,8 +359,15 @@ def test_nothing_found_is_critical(tmp_path: Path) -> None:
 
 
 def test_only_one_found_is_critical(layout: VMLayout, healthy_args: list[str]) -> None:
-    out = mjf(["--machinefeatures", str(layout.machinefeatures), "--no-discovery",
-               "--etc-dir", str(layout.root / "none")])
+    out = mjf(
+        [
+            "--machinefeatures",
+            str(layout.machinefeatures),
+            "--no-discovery",
+            "--etc-dir",
+            str(layout.root / "none"),
+        ]
+    )
     assert out.state == "CRITICAL"
     assert out.summary.startswith("jobfeatures not found")
     assert "machinefeatures not found" not in out.text
@@ -274,8 +377,9 @@ def test_a_given_directory_that_does_not_exist_is_critical(
     layout: VMLayout, healthy_args: list[str]
 ) -> None:
     gone = str(layout.root / "gone")
-    out = mjf(["--machinefeatures", str(layout.machinefeatures), "--jobfeatures", gone,
-               "--no-discovery"])
+    out = mjf(
+        ["--machinefeatures", str(layout.machinefeatures), "--jobfeatures", gone, "--no-discovery"]
+    )
     assert out.state == "CRITICAL"
     assert out.summary == f"jobfeatures at {gone}: unreadable: {gone}: no such directory"
 
@@ -290,8 +394,17 @@ def test_server_that_never_answers_is_critical_within_the_timeout(
     layout: VMLayout, healthy_args: list[str], hung: MJFServer
 ) -> None:
     started = time.monotonic()
-    out = mjf(["--machinefeatures", str(layout.machinefeatures),
-               "--jobfeatures", hung.jobfeatures_url, "--no-discovery", "--timeout", "3"])
+    out = mjf(
+        [
+            "--machinefeatures",
+            str(layout.machinefeatures),
+            "--jobfeatures",
+            hung.jobfeatures_url,
+            "--no-discovery",
+            "--timeout",
+            "3",
+        ]
+    )
     assert time.monotonic() - started < 8
     assert (out.state, out.exit_code) == ("CRITICAL", 2), out.text
     assert f"jobfeatures at {hung.jobfeatures_url}: did not answer within" in out.summary
@@ -301,8 +414,18 @@ def test_server_that_never_answers_is_critical_within_the_timeout(
 
 def test_discovery_that_never_answers_does_not_hang(tmp_path: Path, hung: MJFServer) -> None:
     started = time.monotonic()
-    out = mjf(["--vac-url", hung.url, "--openstack-url", hung.url, "--etc-dir", str(tmp_path),
-               "--timeout", "3"])
+    out = mjf(
+        [
+            "--vac-url",
+            hung.url,
+            "--openstack-url",
+            hung.url,
+            "--etc-dir",
+            str(tmp_path),
+            "--timeout",
+            "3",
+        ]
+    )
     assert time.monotonic() - started < 8
     assert out.state == "CRITICAL", out.text
     assert "not found" in out.summary

@@ -30,6 +30,12 @@ def test_call_bounded_gives_up_on_a_call_that_never_returns():
         _plugin.call_bounded(never.wait, _plugin.Deadline(0.2))
 
 
+def test_hung_says_a_shared_out_deadline_as_a_person_would():
+    assert str(_plugin.Hung(2.3999981)) == "did not answer within 2.4 s"
+    assert str(_plugin.Hung(3.0)) == "did not answer within 3 s"
+    assert _plugin.Hung(2.3999981).seconds == 2.3999981
+
+
 def test_map_bounded_one_hung_item_does_not_hide_the_others():
     never = threading.Event()
 

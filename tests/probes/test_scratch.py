@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import nagios
-from tests.conftest import BIN, requires_root, run_probe
+from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
 from tests.probes.hangfs import HangingMount
 from vmsam.simulate import VMLayout
@@ -160,8 +159,9 @@ def test_simulated_healthy_scratch_on_loop_ext4_is_ok_with_perfdata(tmp_path: Pa
     assert (out.state, out.service) == ("OK", "WN-SCRATCH"), out.text
     assert "its own filesystem" in out.summary
     assert out.perfdata["size"].uom == "B"
-    assert 50e6 <= out.perfdata["size"].value <= SIZE
-    assert out.perfdata["size"].crit == "50000000:"
+    # a sparse image of a real VM's size: over the default minimum of 40 GB, without MJF
+    assert 40e9 <= out.perfdata["size"].value <= simulated_scratch.SIZE_BYTES
+    assert out.perfdata["size"].crit == "40000000000:"
     assert out.perfdata["free"].uom == "%"
     assert (out.perfdata["free"].warn, out.perfdata["free"].crit) == ("10:", "5:")
     assert out.perfdata["free"].value > 90
@@ -432,14 +432,32 @@ def test_cvmfs_cache_not_on_scratch_is_warning(vm: FakeVM, tmp_path: Path) -> No
 
 
 @requires_root
-def test_cvmfs_config_d_overrides_default_local(vm: FakeVM, tmp_path: Path) -> None:
-    (vm.cvmfs / "config.d").mkdir()
-    (vm.cvmfs / "config.d" / "lhcb.cern.ch.conf").write_text(
+def test_cvmfs_default_local_overrides_default_d(vm: FakeVM, tmp_path: Path) -> None:
+    (vm.cvmfs / "default.d").mkdir()
+    (vm.cvmfs / "default.d" / "50-site.conf").write_text(
         f"export CVMFS_CACHE_BASE='{tmp_path}/cache'  # moved away\n"
     )
+    # default.local (on scratch) is read after default.d
+    assert vm.run().state == "OK"
+
+    (vm.cvmfs / "default.local").unlink()
     out = vm.run()
     assert out.state == "WARNING", out.text
     assert f"cvmfs cache {tmp_path}/cache is not on" in out.summary
+
+
+@requires_root
+def test_a_repositorys_own_cvmfs_configuration_is_not_the_scratch_probes(
+    vm: FakeVM, tmp_path: Path
+) -> None:
+    # config.d moves one repository's cache; check_wn_cvmfs judges that per repository
+    for directory in ("config.d", "domain.d"):
+        (vm.cvmfs / directory).mkdir()
+    (vm.cvmfs / "config.d" / "lhcb.cern.ch.conf").write_text(f"CVMFS_CACHE_BASE={tmp_path}/cache\n")
+    (vm.cvmfs / "domain.d" / "cern.ch.local").write_text(f"CVMFS_CACHE_BASE={tmp_path}/cache\n")
+    out = vm.run()
+    assert out.state == "OK", out.text
+    assert any("cvmfs-cache is on scratch" in line for line in out.long_output)
 
 
 @requires_root
@@ -510,17 +528,15 @@ def test_bad_arguments_are_unknown(args: list[str]) -> None:
 
 @requires_root
 def test_hung_scratch_is_critical_within_the_timeout(tmp_path: Path) -> None:
-    # A thread blocked in a FUSE request that reached the daemon cannot be killed: the probe
-    # prints and exits, but its process (and its stdout) lives on until the mount answers.
-    # So the output is read from a file as soon as it is there, then the mount is released.
-    hanging = HangingMount(tmp_path / "scratch", tmp_path / "hang-now")
-    printed = tmp_path / "stdout"
-    with hanging, printed.open("w") as stdout:
+    # The probe's child stuck in a request the FUSE daemon has received cannot be killed;
+    # it never had the probe's stdout, so the probe exits and its output ends, which is
+    # what Nagios (and run_probe) waits for.
+    with HangingMount(tmp_path / "scratch", tmp_path / "hang-now") as hanging:
         hanging.hang()
         started = time.monotonic()
-        process = subprocess.Popen(
+        out = run_probe(
+            SCRIPT,
             [
-                str(BIN / SCRIPT),
                 "--path",
                 str(hanging.mountpoint),
                 "--timeout",
@@ -529,14 +545,11 @@ def test_hung_scratch_is_critical_within_the_timeout(tmp_path: Path) -> None:
                 "0.01",
                 "--no-discovery",
             ],
-            stdout=stdout,
+            timeout=30,
         )
-        while "\n" not in printed.read_text() and time.monotonic() - started < 20:
-            time.sleep(0.05)
         elapsed = time.monotonic() - started
-        hanging.close()
-        exit_code = process.wait(timeout=20)
-    out = nagios.parse(exit_code, printed.read_text())
     assert out.state == "CRITICAL", out.text
-    assert f"{hanging.mountpoint} did not answer within 2.4 s" in out.summary
-    assert elapsed < 8
+    assert out.summary == f"{hanging.mountpoint} did not answer within 2.4 s"
+    # nothing else was touched: every other part says it was skipped
+    assert sum("not checked: no usable scratch" in line for line in out.long_output) == 4
+    assert elapsed < 8, f"took {elapsed:.1f} s with --timeout 3"
