@@ -1,0 +1,82 @@
+"""What the engine reads: results, downtimes and memberships.
+
+The engine reads only the attributes named by the protocols, so the store's own rows (any
+object with those attributes: a named tuple, a frozen dataclass) go in as they are, without
+a copy of millions of rows; the named tuples here are for everyone else. Naive timestamps
+are taken as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+
+class SampleRow(Protocol):
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def service_type(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+
+
+class DowntimeRow(Protocol):
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def service_type(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def scheduled(self) -> bool: ...
+
+
+class MembershipRow(Protocol):
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def service_type(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def vo(self) -> str: ...
+    @property
+    def first_seen(self) -> datetime: ...
+
+
+class Sample(NamedTuple):
+    """One stored metric result of ``endpoint`` (host name) and ``service_type``."""
+
+    endpoint: str
+    service_type: str
+    metric: str
+    timestamp: datetime
+    status: str
+
+
+class DowntimeWindow(NamedTuple):
+    """A downtime of an endpoint on ``[start, end)``; only scheduled ones count."""
+
+    endpoint: str
+    service_type: str
+    start: datetime
+    end: datetime
+    scheduled: bool = True
+
+
+class Membership(NamedTuple):
+    """An endpoint belongs to ``site`` for ``vo`` from the UTC day of ``first_seen`` on
+    (its first stored result with that site and VO)."""
+
+    endpoint: str
+    service_type: str
+    site: str
+    vo: str
+    first_seen: datetime
