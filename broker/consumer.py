@@ -1,0 +1,583 @@
+"""``vmsam consume``: the broker consumer service. At-least-once in, exactly-once stored.
+
+One STOMP 1.2 subscription (stomp.py ``Connection12``) on one broker of ``[broker] urls`` at
+a time. stomp.py's I/O thread only hands each MESSAGE to an in-memory inbox; ONE worker
+takes the inbox in delivery order, parses every body with ``Received.parse`` (the shared
+decoder and ARGO's age window), stores the batch in one transaction and only then
+acknowledges it. A batch closes at ``batch_size`` messages or ``batch_time`` seconds after
+its first message.
+
+Acknowledgement modes:
+
+- ``client`` (the default): ONE cumulative ACK per committed batch, for its last message.
+  STOMP's ``client`` ACK also acknowledges every message delivered before that one on the
+  subscription, which is right only because one worker commits batches in delivery order
+  and never acks a batch before every earlier one is committed.
+- ``client-individual``: one ACK per message; no ordering assumption, more frames.
+
+The time bound matters with ``client`` acks: ActiveMQ pages a queue in 200 messages at a
+time (``maxPageSize``) and pages no more in while those are unacknowledged, until its 30 s
+expiry sweep; a batch waiting for 500 would stall there, a batch closed after 100 ms acks
+the 200 and the flow resumes (measured: one 200-message batch at the start, then full ones).
+
+Nothing is acked before its commit, so whatever dies (the consumer, the connection, the
+database) the broker still holds every uncommitted message and delivers it again; the
+store makes a redelivered message a no-op. When the database is unavailable the batch in
+hand is kept and retried with capped exponential backoff until it commits; meanwhile the
+broker stops sending once ``prefetch`` messages are unacknowledged. Invalid bodies are
+dead-lettered with the reason and acked with their batch: bad input never stops the
+consumer. An ACK only means something on the connection that delivered the message: after
+a reconnect, the messages of the old connection still in hand are stored but not acked
+(the broker delivers them again and the store deduplicates them).
+
+stomp.py 9 traps handled here and in ``vmsam._stomp`` (DOMAIN.md section 9): TCP_NODELAY;
+our own deadline around the TCP connect, CONNECTED and the subscription's receipt (a
+watchdog shuts the socket); reconnect after a drop with exponential backoff, jittered and capped,
+going round the broker list and subscribing again; ``auto_decode=False`` so that invalid
+UTF-8 reaches the dead letters byte for byte.
+
+SIGTERM or SIGINT: the consumer takes no new messages (later deliveries are left unacked
+for the broker to deliver again), commits and acks what is in hand, disconnects and exits
+0. Logs are one JSON object per line on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import stomp.exception
+
+from broker._metrics import Metrics
+from vmsam._stomp import (
+    TLS,
+    BrokerConfigError,
+    BrokerTrouble,
+    Endpoint,
+    Link,
+    StompLog,
+    endpoints,
+    left,
+    stomp_log,
+)
+from vmsam.config import BrokerSettings, Settings
+from vmsam.store import Received, Store, StoreError
+
+__all__ = ["ACK_MODES", "Consumer", "ConsumerError", "ConsumerOptions", "run_consumer"]
+
+ACK_MODES = ("client", "client-individual")
+SUBSCRIPTION_ID = "vmsam"
+_SUBSCRIBED = "vmsam-subscribed"
+# how often waits look at the stop flag
+_POLL = 0.2
+
+log = logging.getLogger("vmsam.consume")
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """Tuning; the defaults are those of ``vmsam consume``."""
+
+    ack_mode: str = "client"
+    batch_size: int = 500
+    batch_time: float = 0.1
+    # unacknowledged messages the broker may push (ActiveMQ activemq.prefetchSize, RabbitMQ
+    # prefetch-count): two batches, so one fills while the other commits
+    prefetch: int = 1000
+    connect_timeout: float = 10.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    retry_initial: float = 0.5
+    retry_max: float = 10.0
+    # after a stop, how long the batch in hand may keep waiting for the database
+    shutdown_grace: float = 30.0
+
+
+class ConsumerError(Exception):
+    """The consumer's settings cannot work (no broker, a malformed URL, unusable TLS files,
+    an unknown ack mode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    body: bytes
+    headers: Mapping[str, str]
+    session: _Session
+
+
+def _event(level: int, event: str, **fields: object) -> None:
+    log.log(level, event, extra={"fields": fields})
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per line: time, level, event and the event's own fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, default=str)
+
+
+def _jittered(attempt: int, initial: float, cap: float) -> float:
+    """Exponential backoff, capped, with half of it random so that a fleet of consumers
+    does not come back all at once."""
+    delay = min(cap, initial * 2 ** max(0, attempt - 1))
+    return random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not a secret
+
+
+class _Session(Link):
+    """One connection to one broker with our subscription."""
+
+    ABORTED = "closed by the consumer"
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        settings: BrokerSettings,
+        tls: TLS | None,
+        ca_certs: str | None,
+        tcp_timeout: float,
+        inbox: queue.SimpleQueue[_Delivery],
+        stop: threading.Event,
+        metrics: Metrics,
+    ) -> None:
+        # auto_decode=False: invalid UTF-8 must reach the dead letters byte for byte
+        super().__init__(
+            endpoint,
+            settings,
+            tls=tls,
+            ca_certs=ca_certs,
+            tcp_timeout=tcp_timeout,
+            auto_decode=False,
+        )
+        self._inbox = inbox
+        self._stop = stop
+        self._metrics = metrics
+        self._subscribed = False
+
+    # stomp.py listener interface, called from its I/O thread
+
+    def on_receipt(self, frame: Any) -> None:
+        if frame.headers.get("receipt-id") == _SUBSCRIBED:
+            with self._condition:
+                self._subscribed = True
+                self._condition.notify_all()
+
+    def on_message(self, frame: Any) -> None:
+        # after a stop nothing new is taken: left unacked, the broker delivers it again
+        if not self._stop.is_set():
+            self._metrics.received.inc()
+            self._inbox.put(_Delivery(frame.body, frame.headers, self))
+
+    def on_error(self, frame: Any) -> None:
+        super().on_error(frame)
+        # an ERROR frame ends the session (STOMP 1.2); a broker that keeps the socket open
+        # would leave us subscribed to nothing
+        self.abort()
+
+    # our side
+
+    @property
+    def alive(self) -> bool:
+        return not self.ended.is_set()
+
+    def open(
+        self, destination: str, options: ConsumerOptions, until: float, stomp_log: StompLog
+    ) -> None:
+        """Connect, subscribe and have the subscription confirmed before ``until``; the
+        socket is shut at ``until`` whatever stomp.py is doing."""
+        self._arm(until)
+        try:
+            self._connect(stomp_log)
+            self._wait(lambda: self._connected, until, "no answer to CONNECT in time")
+            headers = {
+                "activemq.prefetchSize": str(options.prefetch),
+                "prefetch-count": str(options.prefetch),
+                "receipt": _SUBSCRIBED,
+            }
+            try:
+                self._conn.subscribe(
+                    destination, id=SUBSCRIPTION_ID, ack=options.ack_mode, headers=headers
+                )
+            except (stomp.exception.StompException, OSError) as exc:
+                raise BrokerTrouble(self.failure or f"cannot subscribe: {exc}") from exc
+            self._wait(lambda: self._subscribed, until, "no receipt for SUBSCRIBE in time")
+        finally:
+            self._disarm()
+
+    def _wait(self, done: Any, until: float, late: str) -> None:
+        with self._condition:
+            while not done() and not self.failure and not self._stop.is_set():
+                if not self._condition.wait(min(_POLL, left(until))) and not left(until):
+                    break
+            if self.failure:
+                raise BrokerTrouble(self.failure)
+            if not done():
+                raise BrokerTrouble("stopping" if self._stop.is_set() else late)
+
+    def ack(self, deliveries: Sequence[_Delivery], cumulative: bool) -> bool:
+        """Acknowledge ``deliveries`` (all delivered by this session, in order); False when
+        the connection is gone, and with it the meaning of their ack ids."""
+        ids = [d.headers.get("ack") for d in deliveries]
+        try:
+            for ack_id in ids[-1:] if cumulative else ids:
+                if ack_id is not None:
+                    self._conn.ack(ack_id)
+        except (stomp.exception.StompException, OSError):
+            return False
+        return self.alive
+
+
+class Consumer:
+    """Consumes ``destination`` from the brokers of ``broker`` into a store, from ``run``
+    until ``stop()``. ``ConsumerError`` when the settings cannot work."""
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        destination: str,
+        *,
+        options: ConsumerOptions | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._options = options or ConsumerOptions()
+        if self._options.ack_mode not in ACK_MODES:
+            raise ConsumerError(
+                f"ack mode {self._options.ack_mode!r} is not one of {', '.join(ACK_MODES)}"
+            )
+        if not destination.strip():
+            raise ConsumerError("no destination to consume ([consumer] destination is empty)")
+        try:
+            self._endpoints = endpoints(broker.urls)
+            self._tls = TLS(broker) if broker.ssl else None
+        except BrokerConfigError as exc:
+            raise ConsumerError(str(exc)) from None
+        self._broker = broker
+        self._destination = destination.strip()
+        self.metrics = metrics or Metrics()
+        self._inbox: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._stopped_at = 0.0
+        self._session: _Session | None = None
+        self._stomp_log = stomp_log()
+
+    def stop(self) -> None:
+        """Take no new message, finish what is in hand; safe from a signal handler."""
+        if not self._stop.is_set():
+            self._stopped_at = time.monotonic()
+            self._stop.set()
+
+    def run(self, store: Store) -> None:
+        """Consume into ``store`` until ``stop()``, then commit and ack what is in hand and
+        disconnect."""
+        with contextlib.ExitStack() as stack:
+            ca_certs = None
+            if self._tls is not None:
+                try:
+                    ca_certs = stack.enter_context(self._tls.ca_certs())
+                except BrokerConfigError as exc:
+                    raise ConsumerError(str(exc)) from None
+            supervisor = threading.Thread(
+                target=self._supervise, args=(ca_certs,), name="vmsam-consume-broker"
+            )
+            supervisor.start()
+            try:
+                self._work(store)
+            finally:
+                self.stop()
+                supervisor.join()
+                if self._session is not None:
+                    self._session.close(time.monotonic() + 2.0)
+                    _event(logging.INFO, "disconnected", broker=str(self._session.endpoint))
+                self.metrics.connected.set(0)
+
+    # the broker side: connect, subscribe, reconnect
+
+    def _supervise(self, ca_certs: str | None) -> None:
+        options = self._options
+        failures = 0
+        for turn in _round_robin(len(self._endpoints)):
+            if self._stop.is_set():
+                return
+            endpoint = self._endpoints[turn]
+            until = time.monotonic() + options.connect_timeout
+            session = _Session(
+                endpoint,
+                settings=self._broker,
+                tls=self._tls,
+                ca_certs=ca_certs,
+                tcp_timeout=max(0.1, options.connect_timeout),
+                inbox=self._inbox,
+                stop=self._stop,
+                metrics=self.metrics,
+            )
+            try:
+                session.open(self._destination, options, until, self._stomp_log)
+            except BrokerTrouble as exc:
+                session.abort()
+                if self._stop.is_set():
+                    return
+                failures += 1
+                delay = _jittered(failures, options.reconnect_initial, options.reconnect_max)
+                _event(
+                    logging.WARNING,
+                    "connect failed",
+                    broker=str(endpoint),
+                    error=str(exc),
+                    retry_in=round(delay, 2),
+                )
+                self._stop.wait(delay)
+                continue
+            failures = 0
+            self._session = session
+            self.metrics.reconnects.inc()
+            self.metrics.connected.set(1)
+            _event(
+                logging.INFO,
+                "subscribed",
+                broker=str(endpoint),
+                destination=self._destination,
+                ack=options.ack_mode,
+                prefetch=options.prefetch,
+            )
+            while not self._stop.is_set():
+                if session.ended.wait(_POLL):
+                    break
+            if self._stop.is_set():
+                return  # the worker closes the session once what is in hand is acked
+            self.metrics.connected.set(0)
+            delay = _jittered(1, options.reconnect_initial, options.reconnect_max)
+            _event(
+                logging.WARNING,
+                "disconnected",
+                broker=str(endpoint),
+                reason=session.failure,
+                retry_in=round(delay, 2),
+            )
+            self._stop.wait(delay)
+
+    # the worker: batch, store, ack
+
+    def _work(self, store: Store) -> None:
+        while True:
+            batch = self._collect()
+            if batch:
+                if not self._commit(store, batch):
+                    return
+            elif self._stop.is_set():
+                return
+
+    def _collect(self) -> list[_Delivery]:
+        try:
+            batch = [self._inbox.get(timeout=_POLL)]
+        except queue.Empty:
+            return []
+        size = self._options.batch_size
+        until = time.monotonic() + self._options.batch_time
+        get = self._inbox.get
+        while len(batch) < size:
+            try:
+                batch.append(get(timeout=left(until)))
+            except queue.Empty:
+                break
+        return batch
+
+    def _commit(self, store: Store, batch: list[_Delivery]) -> bool:
+        """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
+        first (nothing acked: the broker delivers the batch again)."""
+        received = [_parse(d) for d in batch]
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                report = store.save(received)
+                break
+            except StoreError as exc:
+                attempt += 1
+                self.metrics.store_errors.inc()
+                delay = _jittered(attempt, self._options.retry_initial, self._options.retry_max)
+                _event(
+                    logging.WARNING,
+                    "store unavailable",
+                    error=str(exc),
+                    batch=len(batch),
+                    attempt=attempt,
+                    retry_in=round(delay, 2),
+                )
+                if not self._pause(delay):
+                    _event(
+                        logging.ERROR,
+                        "batch abandoned at shutdown",
+                        batch=len(batch),
+                        note="not acked: the broker delivers it again",
+                    )
+                    return False
+        elapsed = time.perf_counter() - started
+        acked = self._ack(batch)
+        metrics = self.metrics
+        metrics.commit_seconds.observe(elapsed)
+        metrics.stored.inc(report.stored)
+        metrics.duplicates.inc(report.duplicates)
+        metrics.dead_letters.inc(report.dead_letters)
+        lag = _lag(batch[-1], received[-1])
+        metrics.lag.set(lag)
+        _event(
+            logging.INFO,
+            "commit",
+            batch=len(batch),
+            stored=report.stored,
+            duplicates=report.duplicates,
+            dead_letters=report.dead_letters,
+            acked=acked,
+            commit_ms=round(elapsed * 1000, 2),
+            lag_s=round(lag, 3),
+        )
+        return True
+
+    def _pause(self, delay: float) -> bool:
+        """Wait before retrying the store; after a stop, only within the grace period."""
+        if not self._stop.is_set():
+            self._stop.wait(delay)
+            return True
+        left = self._stopped_at + self._options.shutdown_grace - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(delay, left))
+        return True
+
+    def _ack(self, batch: list[_Delivery]) -> int:
+        session = self._session
+        if session is None or not session.alive:
+            return 0
+        mine = [d for d in batch if d.session is session]
+        cumulative = self._options.ack_mode == "client"
+        if mine and session.ack(mine, cumulative):
+            return len(mine)
+        return 0
+
+
+def _round_robin(count: int) -> Iterator[int]:
+    turn = 0
+    while True:
+        yield turn % count
+        turn += 1
+
+
+def _parse(delivery: _Delivery) -> Received:
+    try:
+        return Received.parse(delivery.body, delivery.headers)
+    except Exception as exc:  # noqa: BLE001 - a body that breaks the parser must not stop us
+        return Received(
+            body=delivery.body,
+            headers=delivery.headers,
+            received_at=datetime.now(UTC),
+            result=None,
+            error=f"unparsable: {type(exc).__name__}",
+        )
+
+
+def _lag(delivery: _Delivery, received: Received) -> float:
+    """Seconds since the broker took the message (its ``timestamp`` header, ms), else since
+    the result's own timestamp."""
+    stamp = delivery.headers.get("timestamp", "")
+    if stamp.isdigit():
+        return max(0.0, time.time() - int(stamp) / 1000)
+    if received.result is not None:
+        return max(0.0, time.time() - received.result.timestamp.timestamp())
+    return 0.0
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLines())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _open_store(url: str | None, stop: threading.Event, options: ConsumerOptions) -> Store:
+    """The store with its schema ready, waiting for the database as long as it takes (or
+    until a stop). ``ConsumerError`` when the URL cannot work."""
+    try:
+        store = Store(url)
+    except StoreError as exc:
+        raise ConsumerError(str(exc)) from None
+    attempt = 0
+    while not stop.is_set():
+        try:
+            store.upgrade()
+            break
+        except StoreError as exc:
+            attempt += 1
+            delay = _jittered(attempt, options.retry_initial, options.retry_max)
+            _event(
+                logging.WARNING,
+                "store unavailable",
+                error=str(exc),
+                attempt=attempt,
+                retry_in=round(delay, 2),
+            )
+            stop.wait(delay)
+    return store
+
+
+def run_consumer(
+    settings: Settings,
+    *,
+    metrics_port: int | None = None,
+    metrics_host: str = "",
+    options: ConsumerOptions | None = None,
+) -> int:
+    """The ``vmsam consume`` service until SIGTERM or SIGINT; returns the exit status.
+
+    ``ConsumerError`` when the settings cannot work.
+    """
+    _log_to_stderr()
+    stopping = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        _event(logging.INFO, "stopping", signal=signal.Signals(number).name)
+        stopping.set()
+        consumer.stop()
+
+    options = options or ConsumerOptions()
+    metrics = Metrics()
+    # a configuration error is reported before anything waits for the database
+    consumer = Consumer(
+        settings.broker, settings.consumer.destination, options=options, metrics=metrics
+    )
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_port, metrics_host)
+        except OSError as exc:
+            raise ConsumerError(f"cannot serve /metrics on port {metrics_port}: {exc}") from None
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        store = _open_store(settings.consumer.db or None, stopping, options)
+        try:
+            if not stopping.is_set():
+                consumer.run(store)
+        finally:
+            store.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _event(logging.INFO, "stopped")
+    return 0

@@ -1,0 +1,167 @@
+"""The schema: typed SQLAlchemy 2 models. Alembic's migrations create exactly these tables
+(tests/store/test_migrations.py compares them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# the longest value of a column that is part of a unique key: a PostgreSQL btree entry must
+# stay under about 2.7 kB, and three such columns share the results key
+MAX_KEY_BYTES = 512
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime. PostgreSQL: ``timestamptz``. SQLite has no date type, so
+    microseconds since the epoch: exact, compact, compared as integers. A naive value is
+    taken as UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return (moment - _EPOCH) // _MICROSECOND
+        return moment
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return _EPOCH + timedelta(microseconds=value)
+        moment: datetime = value
+        return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+# SQLite makes only an INTEGER PRIMARY KEY the rowid; BIGINT would need a value on insert
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_Key = sa.String(MAX_KEY_BYTES)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(_Key, unique=True)
+
+
+class Endpoint(Base):
+    """hostName + service type: for vmsam a space."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (sa.UniqueConstraint("hostname", "service_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(_Key)
+    service_type: Mapped[str] = mapped_column(_Key)
+
+
+class Membership(Base):
+    """An endpoint belongs to a site for a VO from its first stored result naming both
+    (AVAILABILITY.md: vmsam has no GOCDB topology)."""
+
+    __tablename__ = "memberships"
+
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), primary_key=True)
+    vo: Mapped[str] = mapped_column(_Key, primary_key=True)
+    first_seen: Mapped[datetime]
+
+
+class Result(Base):
+    __tablename__ = "results"
+    # ARCHITECTURE.md's identity of a result; the endpoint stands for hostName + service type,
+    # and vm_uuid is '' rather than NULL because NULLs never conflict in a unique key
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint_id", "metric", "timestamp", "gathered_at", "vm_uuid"),
+        sa.Index(None, "timestamp"),
+        sa.Index(None, "site_id", "timestamp"),
+        sa.Index(None, "endpoint_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"))
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"))
+    metric: Mapped[str] = mapped_column(_Key)
+    vo: Mapped[str] = mapped_column(_Key)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    timestamp: Mapped[datetime]
+    gathered_at: Mapped[str] = mapped_column(_Key)
+    vm_uuid: Mapped[str] = mapped_column(_Key)
+    machinetype: Mapped[str] = mapped_column(sa.Text)
+    summary: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[str] = mapped_column(sa.Text)
+    perf_data: Mapped[str | None] = mapped_column(sa.Text)
+    probe_duration: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[datetime]
+
+
+class Series(Base):
+    """Each (endpoint, metric) that has results: the dashboard finds the newest result of
+    each with one index seek instead of a scan of the results."""
+
+    __tablename__ = "series"
+
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(_Key, primary_key=True)
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    received_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+
+
+class Downtime(Base):
+    __tablename__ = "downtimes"
+    __table_args__ = (sa.Index(None, "endpoint_id", "start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    scheduled: Mapped[bool]
+    description: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+
+
+# the tables for Core statements
+SITES = cast(sa.Table, Site.__table__)
+ENDPOINTS = cast(sa.Table, Endpoint.__table__)
+MEMBERSHIPS = cast(sa.Table, Membership.__table__)
+RESULTS = cast(sa.Table, Result.__table__)
+SERIES = cast(sa.Table, Series.__table__)
+DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
+DOWNTIMES = cast(sa.Table, Downtime.__table__)
