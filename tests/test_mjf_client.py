@@ -174,8 +174,12 @@ def test_index_links_of_any_shape_within_the_directory_are_keys() -> None:
 
 
 def _certificate(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey,
-    *, ca: bool,
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    signer: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -205,15 +209,18 @@ def grid_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     host = _certificate("127.0.0.1", host_key, "Test Grid CA", ca_key, ca=False)
     pem = serialization.Encoding.PEM
     (tmp_path / "host.pem").write_bytes(host.public_bytes(pem))
-    (tmp_path / "hostkey.pem").write_bytes(host_key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "hostkey.pem").write_bytes(
+        host_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     certificates = tmp_path / "certificates"
     certificates.mkdir()
     (certificates / "TestGridCA.pem").write_bytes(ca.public_bytes(pem))
     # the hash link OpenSSL's capath lookup needs; cryptography cannot compute the hash
     subject_hash = subprocess.run(
         ["openssl", "x509", "-subject_hash", "-noout", "-in", str(certificates / "TestGridCA.pem")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     (certificates / f"{subject_hash}.0").symlink_to("TestGridCA.pem")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -222,7 +229,8 @@ def grid_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
 
 
 def test_https_trusts_the_grid_ca_directory(
-    grid_tls: tuple[ssl.SSLContext, Path], dirs: tuple[Path, Path],
+    grid_tls: tuple[ssl.SSLContext, Path],
+    dirs: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     context, certificates = grid_tls
@@ -306,8 +314,9 @@ def test_openstack_meta_fills_what_vac_lacks(dirs: tuple[Path, Path], tmp_path: 
         MJFServer(dirs[0], None) as vac,
         MJFServer(meta={"jobfeatures": str(dirs[1]), "machinefeatures": "/wrong"}) as openstack,
     ):
-        found = discover(environ={}, etc_dir=str(tmp_path), vac_url=vac.url,
-                         openstack_url=openstack.url)
+        found = discover(
+            environ={}, etc_dir=str(tmp_path), vac_url=vac.url, openstack_url=openstack.url
+        )
     assert found.machine is not None and found.machine.found_by == "vac"
     assert found.job is not None and found.job.found_by == "openstack"
     assert found.get("job", "job_id") == "abc-123"
@@ -315,8 +324,13 @@ def test_openstack_meta_fills_what_vac_lacks(dirs: tuple[Path, Path], tmp_path: 
 
 
 def test_no_discovery_sends_nothing(server: MJFServer, tmp_path: Path) -> None:
-    found = discover(environ={}, etc_dir=str(tmp_path), discovery=False, vac_url=server.url,
-                     openstack_url=server.url)
+    found = discover(
+        environ={},
+        etc_dir=str(tmp_path),
+        discovery=False,
+        vac_url=server.url,
+        openstack_url=server.url,
+    )
     assert found == Features(None, None)
     assert server.requests == []
 
@@ -329,14 +343,20 @@ def test_local_sets_skip_the_network(dirs: tuple[Path, Path], server: MJFServer)
 def test_silent_servers_mean_not_found_within_the_discovery_timeout(tmp_path: Path) -> None:
     with MJFServer(hang=True) as vac, MJFServer(hang=True) as openstack:
         started = time.monotonic()
-        found = discover(environ={}, etc_dir=str(tmp_path), vac_url=vac.url,
-                         openstack_url=openstack.url, discovery_timeout=0.5)
+        found = discover(
+            environ={},
+            etc_dir=str(tmp_path),
+            vac_url=vac.url,
+            openstack_url=openstack.url,
+            discovery_timeout=0.5,
+        )
         elapsed = time.monotonic() - started
     assert found == Features(None, None)
     assert elapsed < 5
 
 
 def test_unreachable_servers_mean_not_found(tmp_path: Path) -> None:
-    found = discover(environ={}, etc_dir=str(tmp_path), vac_url=refused_url(),
-                     openstack_url=refused_url())
+    found = discover(
+        environ={}, etc_dir=str(tmp_path), vac_url=refused_url(), openstack_url=refused_url()
+    )
     assert found == Features(None, None)
