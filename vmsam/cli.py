@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from vmsam import __version__
 
@@ -139,6 +140,265 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_USAGE = 2  # bad input: the status argparse itself exits with
+
+
+def _fail(command: str, message: str, status: int = EXIT_USAGE) -> int:
+    print(f"vmsam {command}: {message}", file=sys.stderr)
+    return status
+
+
+def _figure(value: object) -> str:
+    return "-1" if value == -1 else f"{value:.5f}"
+
+
+def _ar(args: argparse.Namespace) -> int:
+    import json
+    from typing import cast
+
+    from vmsam.availability import ProfileError, load_profiles
+    from vmsam.reports import ReportError, ar_document
+    from vmsam.store import Store, StoreError
+
+    try:
+        profiles = load_profiles(args.profile) if args.profile else None
+        store = Store(args.db)
+        try:
+            document = ar_document(
+                store,
+                site=args.site,
+                endpoint=args.endpoint,
+                service_type=args.service_type,
+                start=args.start,
+                end=args.end,
+                vo=args.vo,
+                granularity=args.granularity,
+                profiles=profiles,
+            )
+        finally:
+            store.close()
+    except (ReportError, ProfileError) as exc:
+        return _fail("ar", str(exc))
+    except StoreError as exc:
+        return _fail("ar", str(exc), EXIT_TEMPFAIL)
+    if args.json:
+        print(json.dumps(document))
+        return 0
+    columns = (("availability", 12), ("reliability", 11), ("up", 7), ("unknown", 7), ("down", 7))
+    print(f"{document['name']} ({document['granularity']})")
+    print(f"{'date':<10}" + "".join(f"  {name:>{width}}" for name, width in columns))
+    for row in cast(list[dict[str, object]], document["results"]):
+        figures = "".join(f"  {_figure(row[name]):>{width}}" for name, width in columns)
+        print(f"{row['date']!s:<10}{figures}")
+    return 0
+
+
+def _downtime_add(args: argparse.Namespace) -> int:
+    from vmsam.reports import ReportError, parse_moment
+    from vmsam.store import Store, StoreError
+
+    try:
+        start = parse_moment(args.start, "start")
+        end = parse_moment(args.end, "end")
+        store = Store(args.db)
+        try:
+            added = store.add_downtime(
+                args.endpoint,
+                args.service_type,
+                start,
+                end,
+                scheduled=not args.unscheduled,
+                description=args.description,
+            )
+        finally:
+            store.close()
+    except (ReportError, ValueError) as exc:
+        return _fail("downtime add", str(exc))
+    except StoreError as exc:
+        return _fail("downtime add", str(exc), EXIT_TEMPFAIL)
+    kind = "scheduled" if added.scheduled else "unscheduled"
+    print(
+        f"downtime {added.id}: {added.endpoint} {added.service_type}"
+        f" {added.start.isoformat()} to {added.end.isoformat()} ({kind})"
+    )
+    return 0
+
+
+def _downtime_list(args: argparse.Namespace) -> int:
+    import json
+
+    from vmsam.store import Store, StoreError
+
+    try:
+        store = Store(args.db)
+        try:
+            downtimes = store.downtimes(args.endpoint)
+        finally:
+            store.close()
+    except StoreError as exc:
+        return _fail("downtime list", str(exc), EXIT_TEMPFAIL)
+    if args.json:
+        rows = [
+            {
+                "id": d.id,
+                "endpoint": d.endpoint,
+                "service_type": d.service_type,
+                "start": d.start.isoformat(),
+                "end": d.end.isoformat(),
+                "scheduled": d.scheduled,
+                "description": d.description,
+            }
+            for d in downtimes
+        ]
+        print(json.dumps(rows))
+        return 0
+    for d in downtimes:
+        kind = "scheduled" if d.scheduled else "unscheduled"
+        # one line per downtime whatever the description holds
+        description = " ".join(d.description.split())
+        print(
+            f"{d.id}\t{d.endpoint}\t{d.service_type}\t{d.start.isoformat()}"
+            f"\t{d.end.isoformat()}\t{kind}\t{description}"
+        )
+    return 0
+
+
+def _downtime_import_gocdb(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vmsam.gocdb import GocdbError, import_downtimes, read
+    from vmsam.store import Store, StoreError
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail("downtime import-gocdb", f"no such file: {path}", EXIT_NOINPUT)
+    try:
+        data = read(path)
+        store = Store(args.db)
+        try:
+            report = import_downtimes(store, data)
+        finally:
+            store.close()
+    except GocdbError as exc:
+        return _fail("downtime import-gocdb", str(exc))
+    except StoreError as exc:
+        return _fail("downtime import-gocdb", str(exc), EXIT_TEMPFAIL)
+    print(
+        f"added {report.added} downtime(s), {report.already} already stored,"
+        f" {report.ignored} ignored (not an OUTAGE, or empty)"
+    )
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import json
+
+    from vmsam.reports import ReportError, plan
+
+    try:
+        rate = float(args.vm_starts_per_hour)
+        target = float(args.target)
+    except ValueError:
+        return _fail("plan", "--vm-starts-per-hour and --target must be numbers")
+    try:
+        document = plan(rate, target)
+    except ReportError as exc:
+        return _fail("plan", str(exc))
+    if args.json:
+        print(json.dumps(document))
+        return 0
+    fraction = float(str(document["fraction"]))
+    print(f"VM starts per hour: {rate:g}")
+    print(f"target:             {target:g}")
+    print(f"sampling fraction:  {fraction:.6f} (test {100 * fraction:.4g} % of the VMs)")
+    print(f"P(a result per metric every UTC day): {document['probability']:.6f}")
+    return 0
+
+
+def _add_report_commands(commands: Any, db_help: str) -> None:
+    """``ar``, ``downtime`` and ``plan``: A/R, downtimes and sampling plans."""
+    ar = commands.add_parser("ar", help="daily or monthly availability/reliability from the store")
+    ar.add_argument("--db", help=db_help)
+    which = ar.add_mutually_exclusive_group(required=True)
+    which.add_argument("--site", help="a site (its endpoints: AND of groups, OR of spaces)")
+    which.add_argument("--endpoint", help="an endpoint (space): host name")
+    ar.add_argument("--service-type", help="the endpoint's service type (needed if it has several)")
+    ar.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
+    ar.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC), inclusive")
+    ar.add_argument("--vo", help="the VO (may be left out when the store holds one)")
+    ar.add_argument("--granularity", default="daily", help="daily (default) or monthly")
+    ar.add_argument("--profile", help="profile file overriding the shipped profiles")
+    ar.add_argument("--json", action="store_true", help="the JSON document of the API")
+    ar.set_defaults(handler=_ar)
+
+    downtime = commands.add_parser("downtime", help="declare, list and import downtimes")
+    downtime_commands = downtime.add_subparsers(dest="downtime_command", required=True)
+    add = downtime_commands.add_parser("add", help="declare a downtime of an endpoint")
+    add.add_argument("--db", help=db_help)
+    add.add_argument("--endpoint", required=True, help="host name of the endpoint (space)")
+    add.add_argument("--service-type", required=True, help="e.g. uk.ac.gridpp.vac")
+    add.add_argument("--start", required=True, help="ISO 8601 time (UTC if no offset)")
+    add.add_argument("--end", required=True, help="ISO 8601 time (UTC if no offset), excluded")
+    add.add_argument(
+        "--unscheduled",
+        action="store_true",
+        help="an unscheduled downtime (changes no A/R figure, as in ARGO)",
+    )
+    add.add_argument("--description", default="", help="free text")
+    add.set_defaults(handler=_downtime_add)
+    listing = downtime_commands.add_parser("list", help="the stored downtimes, oldest first")
+    listing.add_argument("--db", help=db_help)
+    listing.add_argument("--endpoint", help="only this endpoint's")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=_downtime_list)
+    gocdb = downtime_commands.add_parser(
+        "import-gocdb", help="import GOCDB's downtime XML (OUTAGE downtimes only, as ARGO)"
+    )
+    gocdb.add_argument("--db", help=db_help)
+    gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_downtime")
+    gocdb.set_defaults(handler=_downtime_import_gocdb)
+
+    planning = commands.add_parser(
+        "plan", help="the sampling fraction that gives a space results every UTC day"
+    )
+    planning.add_argument(
+        "--vm-starts-per-hour", required=True, help="VM starts per hour in the space"
+    )
+    planning.add_argument(
+        "--target",
+        default="0.99",
+        help="probability of at least one result per metric per UTC day (0.99)",
+    )
+    planning.add_argument("--json", action="store_true", help="as JSON")
+    planning.set_defaults(handler=_plan)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vmsam.availability import ProfileError, load_profiles
+    from vmsam.config import ConfigError, load_settings
+    from vmsam.store import Store, StoreError
+
+    try:
+        settings = load_settings(args.config)
+        profiles = load_profiles(args.profile) if args.profile else None
+    except (ConfigError, ProfileError) as exc:
+        return _fail("serve", str(exc), EXIT_CONFIG)
+    from vmsam.serve import ServeError, serve
+
+    # --db, then $VMSAM_DB, then [consumer] db (load_settings applied the variable to it)
+    try:
+        store = Store(args.db or settings.consumer.db or None)
+        try:
+            serve(store, settings, host=args.host, port=args.port, profiles=profiles)
+        finally:
+            store.close()
+    except ServeError as exc:
+        return _fail("serve", str(exc), EXIT_CONFIG)
+    except StoreError as exc:
+        return _fail("serve", str(exc), EXIT_TEMPFAIL)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vmsam", description="SAM worker-node tests for the pilot VMs of VM-only sites"
@@ -208,6 +468,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_upgrade.add_argument("--db", help=db_help)
     db_upgrade.set_defaults(handler=_db_upgrade)
+
+    _add_report_commands(commands, db_help)
+
+    serve = commands.add_parser("serve", help="the shifter dashboard: API and page (uvicorn)")
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument(
+        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.add_argument("--profile", help="A/R profile file overriding the shipped profiles")
+    serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
         "demo", help="run the probes on a simulated healthy VM and a broken one"
