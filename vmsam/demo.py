@@ -1,6 +1,8 @@
 """``make demo``: the init hook on a simulated healthy VM and a broken one, as a site admin
 would see it on a VM's console, with each probe's full Nagios output and the WLCG messages
-that wait in the local spool (no broker is needed)."""
+that wait in the local spool; then what the monitoring side makes of them: the spools
+ingested into an SQLite store, each space's status and the site's A/R for today, computed
+with ARGO's rules (no broker or server is needed)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vmsam.runner import plugin_path
@@ -40,13 +43,51 @@ def _run_hook(vm: SimulatedVM) -> dict[str, str]:
     return {result["test"]: result["status"] for result in document["results"]}
 
 
+def _command(*args: str) -> None:
+    print(f"\n$ vmsam {' '.join(args)}")
+    done = subprocess.run(
+        [plugin_path("vmsam"), *args], capture_output=True, text=True, check=False
+    )
+    print((done.stdout + done.stderr).rstrip())
+
+
+def _monitoring_side(workdir: Path, layouts: list[VMLayout]) -> None:
+    print("\n=== the monitoring side: store, status, availability ===")
+    db = f"sqlite:///{workdir / 'vmsam.db'}"
+    _command("ingest", "--db", db, *(str(layout.spool) for layout in layouts))
+    from vmsam.store import Store
+
+    store = Store(db)
+    try:
+        for status in store.sites():
+            print(f"\nsite {status.name}:")
+            for endpoint in status.endpoints:
+                print(f"  {endpoint.endpoint:<38} {endpoint.service_type:<18} {endpoint.status}")
+    finally:
+        store.close()
+    today = datetime.now(UTC).date().isoformat()
+    site = layouts[0].space.split(".", 1)[1]
+    _command("ar", "--db", db, "--site", site, "--start", today, "--end", today)
+    for layout in layouts:
+        _command("ar", "--db", db, "--endpoint", layout.space, "--start", today, "--end", today)
+
+
 def run_demo(*, keep: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vmsam-demo-"))
     statuses: dict[str, dict[str, str]] = {}
+    layouts = [
+        VMLayout(workdir / "healthy"),
+        VMLayout(
+            workdir / "broken",
+            space="vac02.tier2.hep.manchester.ac.uk",
+            hostname="vac02-03.tier2.hep.manchester.ac.uk",
+            uuid="0c6f1d2e-8a4b-4f7e-9d1a-3b5c7e9f1a2b",
+        ),
+    ]
     try:
-        for healthy in (True, False):
+        for healthy, layout in zip((True, False), layouts, strict=True):
             name = "healthy" if healthy else "broken"
-            with build_vm(VMLayout(workdir / name), healthy=healthy) as vm:
+            with build_vm(layout, healthy=healthy) as vm:
                 if not vm.mounter.real:
                     print(
                         "note: not root, so the VM's filesystems are plain directories listed in"
@@ -54,6 +95,7 @@ def run_demo(*, keep: bool = False) -> int:
                         " root device."
                     )
                 statuses[name] = _run_hook(vm)
+        _monitoring_side(workdir, layouts)
     finally:
         if keep:
             print(f"\nsimulated VM trees kept in {workdir}")
