@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from probes._isolated import Child, Outcome, Record
+from probes._mjf_options import add_mjf_arguments, discover_features
 from probes._plugin import (
     PART_SHARE,
     Deadline,
@@ -296,14 +297,7 @@ class Shutdown:
 def read_shutdown(args: argparse.Namespace, timeout: float) -> Shutdown:
     """The earlier of machine ``shutdowntime`` and job ``shutdowntime_job`` (DOMAIN.md 3)."""
     try:
-        features = mjf.discover(
-            args.machinefeatures,
-            args.jobfeatures,
-            discovery=not args.no_discovery,
-            vac_url=args.vac_url,
-            openstack_url=args.openstack_url,
-            timeout=timeout,
-        )
+        features = discover_features(args, timeout)
         times = {
             "shutdowntime": features.get_int("machine", "shutdowntime"),
             "shutdowntime_job": features.get_int("job", "shutdowntime_job"),
@@ -663,29 +657,7 @@ def parser() -> ProbeArgumentParser:
         metavar="HOURS",
         help="WARNING when the proxy expires sooner (default %(default)s)",
     )
-    p.add_argument(
-        "--machinefeatures",
-        metavar="DIR|URL",
-        help="MJF machinefeatures, for the VM's shutdown time (default: discovered)",
-    )
-    p.add_argument("--jobfeatures", metavar="DIR|URL", help="MJF jobfeatures (default: discovered)")
-    p.add_argument(
-        "--no-discovery",
-        action="store_true",
-        help="never ask the Vac or OpenStack metadata servers for MJF",
-    )
-    p.add_argument(
-        "--vac-url",
-        default="http://169.254.169.253",
-        metavar="URL",
-        help="Vac's metadata server (default %(default)s)",
-    )
-    p.add_argument(
-        "--openstack-url",
-        default="http://169.254.169.254",
-        metavar="URL",
-        help="the OpenStack metadata server (default %(default)s)",
-    )
+    add_mjf_arguments(p)
     return p
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, NoReturn
 
 import nagiosplugin
 
+from probes._mjf_options import add_mjf_arguments, discover_features
 from probes._plugin import (
     PART_SHARE,
     Deadline,
@@ -28,7 +29,7 @@ from probes._plugin import (
     reason,
     run,
 )
-from vmsam.mjf import DISCOVERY_TIMEOUT, Features, FeatureSet, MJFError, MJFTimeout, discover
+from vmsam.mjf import DISCOVERY_TIMEOUT, Features, FeatureSet, MJFError, MJFTimeout
 
 SERVICE = "WN-MJF"
 
@@ -151,31 +152,21 @@ def read_set(which: Which, features: FeatureSet | None) -> SetReading:
 class Locator:
     """Where to look for the feature sets (the options and the environment)."""
 
-    machinefeatures: str | None
-    jobfeatures: str | None
+    args: argparse.Namespace
     environ: dict[str, str]
-    etc_dir: str
-    discovery: bool
-    vac_url: str
-    openstack_url: str
 
     def places(self, name: str) -> str:
         """Where a feature set was looked for, for a human told it was not found."""
-        places = [f"${name.upper()}", os.path.join(self.etc_dir, name)]
-        if self.discovery:
-            places += [f"{self.vac_url.rstrip('/')}/{name}", "OpenStack metadata"]
+        places = [f"${name.upper()}", os.path.join(self.args.etc_dir, name)]
+        if self.args.discovery:
+            places += [f"{self.args.vac_url.rstrip('/')}/{name}", "OpenStack metadata"]
         return ", ".join(places)
 
     def find(self, timeout: float) -> Features:
-        return discover(
-            self.machinefeatures,
-            self.jobfeatures,
+        return discover_features(
+            self.args,
+            timeout,
             environ=self.environ,
-            etc_dir=self.etc_dir,
-            discovery=self.discovery,
-            vac_url=self.vac_url,
-            openstack_url=self.openstack_url,
-            timeout=timeout,
             # Vac and OpenStack asked one after the other must leave time for the reads
             discovery_timeout=min(DISCOVERY_TIMEOUT, timeout / 4),
         )
@@ -490,55 +481,13 @@ class MJFSummary(nagiosplugin.Summary):  # type: ignore[misc]
 # --- command line ------------------------------------------------------------------------
 
 
-def location(text: str) -> str:
-    """A directory path or an http(s) URL; empty means not given (Vac's user_data style)."""
-    if text and not text.startswith(("/", "http://", "https://")):
-        raise argparse.ArgumentTypeError(f"not an absolute directory path or http(s) URL: {text!r}")
-    return text
-
-
 def parser() -> ProbeArgumentParser:
     p = ProbeArgumentParser(
         SERVICE,
         prog="check_wn_mjf",
         description="Check the Machine/Job Features (HEPiX MJF) of a pilot VM.",
     )
-    p.add_argument(
-        "--machinefeatures",
-        type=location,
-        metavar="DIR|URL",
-        help="machinefeatures location (default: $MACHINEFEATURES, then discovery)",
-    )
-    p.add_argument(
-        "--jobfeatures",
-        type=location,
-        metavar="DIR|URL",
-        help="jobfeatures location (default: $JOBFEATURES, then discovery)",
-    )
-    p.add_argument(
-        "--etc-dir",
-        default="/etc",
-        metavar="DIR",
-        help="where machinefeatures/ and jobfeatures/ may be (default %(default)s)",
-    )
-    p.add_argument(
-        "--no-discovery",
-        dest="discovery",
-        action="store_false",
-        help="do not ask Vac's metadata server or the OpenStack metadata",
-    )
-    p.add_argument(
-        "--vac-url",
-        default="http://169.254.169.253",
-        metavar="URL",
-        help="Vac's metadata server (default %(default)s)",
-    )
-    p.add_argument(
-        "--openstack-url",
-        default="http://169.254.169.254",
-        metavar="URL",
-        help="the OpenStack metadata server (default %(default)s)",
-    )
+    add_mjf_arguments(p, etc_dir=True, strict=True)
     p.add_argument(
         "--uuid", default="", metavar="UUID", help="the VM's UUID, which job_id should be"
     )
@@ -546,15 +495,7 @@ def parser() -> ProbeArgumentParser:
 
 
 def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
-    locator = Locator(
-        machinefeatures=args.machinefeatures or None,
-        jobfeatures=args.jobfeatures or None,
-        environ=dict(os.environ),
-        etc_dir=args.etc_dir,
-        discovery=args.discovery,
-        vac_url=args.vac_url,
-        openstack_url=args.openstack_url,
-    )
+    locator = Locator(args, dict(os.environ))
     deadline = Deadline(args.timeout).share(PART_SHARE)
     return nagiosplugin.Check(
         MachineJobFeatures(locator, deadline, args.uuid.strip() or None),

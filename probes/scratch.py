@@ -27,6 +27,7 @@ from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
 from probes._cvmfs_config import DEFAULT_CONFIG_DIR, ClientConfig
 from probes._isolated import Child, Record
+from probes._mjf_options import add_mjf_arguments, discover_features
 from probes._plugin import (
     PART_SHARE,
     Deadline,
@@ -47,7 +48,7 @@ from probes._system import (
     read_mounts,
     read_swaps,
 )
-from vmsam.mjf import Features, MJFError, discover
+from vmsam.mjf import Features, MJFError
 
 SERVICE = "WN-SCRATCH"
 GB = 10**9
@@ -748,23 +749,7 @@ def parser() -> ProbeArgumentParser:
         default=DEFAULT_CONFIG_DIR,
         help="cvmfs client configuration (default %(default)s)",
     )
-    p.add_argument("--machinefeatures", metavar="DIR|URL", help="MJF machinefeatures")
-    p.add_argument("--jobfeatures", metavar="DIR|URL", help="MJF jobfeatures")
-    p.add_argument(
-        "--no-discovery",
-        action="store_true",
-        help="do not look for MJF on the Vac or OpenStack metadata servers",
-    )
-    p.add_argument(
-        "--vac-url",
-        default="http://169.254.169.253",
-        help="Vac metadata server for MJF discovery (default %(default)s)",
-    )
-    p.add_argument(
-        "--openstack-url",
-        default="http://169.254.169.254",
-        help="OpenStack metadata server for MJF discovery (default %(default)s)",
-    )
+    add_mjf_arguments(p)
     return p
 
 
@@ -773,14 +758,7 @@ def build_check(args: argparse.Namespace) -> nagiosplugin.Check:
     path = normalise(args.path)
 
     def locate() -> Features:
-        return discover(
-            args.machinefeatures,
-            args.jobfeatures,
-            discovery=not args.no_discovery,
-            vac_url=args.vac_url,
-            openstack_url=args.openstack_url,
-            timeout=min(MJF_TIMEOUT, deadline.remaining()),
-        )
+        return discover_features(args, min(MJF_TIMEOUT, deadline.remaining()))
 
     inspector = ScratchInspector(path, args.root_path, deadline)
     return nagiosplugin.Check(

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tests import builders
 from vmsam.messages import MetricResult, encode
 from vmsam.store import Received, Store
 
@@ -60,28 +62,21 @@ def result(
     test: str,
     moment: datetime,
     *,
-    status: str = "OK",
-    vo: str = "lhcb",
     vm: str = "vm-1",
-    service_type: str = VAC,
     summary: str = "all good",
     details: str = "nothing to add",
+    **fields: Any,
 ) -> MetricResult:
-    return MetricResult(
-        service_uri=host,
-        host_name=host,
-        service_flavour=service_type,
-        site_name=site,
-        status=status,
-        metric_name=f"org.{vo}.WN-{test}",
-        summary=summary,
+    return builders.result(
+        host=host,
+        site=site,
+        test=test,
+        at=moment,
+        vm=vm,
         gathered_at=f"{vm}.{host}",
-        timestamp=moment,
-        service_type=service_type,
-        vo_name=vo,
-        vm_uuid=vm,
-        vm_machinetype="pilot",
+        summary=summary,
         details=details,
+        **fields,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from tests import builders
 from vmsam.availability import Sample
 from vmsam.messages import MetricResult, encode
 from vmsam.store import Received, Store
@@ -28,27 +29,19 @@ def record(
     moment: datetime,
     status: str,
     *,
-    test: str = "cvmfs",
-    site: str = "SITE-A",
-    service_type: str = VAC,
     vo: str = VO,
     vm: str = "vm-1",
+    **fields: Any,
 ) -> MetricResult:
-    return MetricResult(
-        service_uri=host,
-        host_name=host,
-        service_flavour=service_type,
-        site_name=site,
+    return builders.result(
+        host=host,
+        at=moment,
         status=status,
-        metric_name=f"org.{vo}.WN-{test}",
-        summary=f"{status.lower()}",
+        vo=vo,
+        vm=vm,
         gathered_at=f"{vm}.example.org",
-        timestamp=moment,
-        service_type=service_type,
-        vo_name=vo,
-        vm_uuid=vm,
-        vm_machinetype="pilot",
-        details="line 1\nline 2",
+        summary=status.lower(),
+        **fields,
     )
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from vmsam.messages import MetricResult
+from tests.builders import NOW, result
+
+# the store tests take the shared result builder from here
+__all__ = ["NOW", "TABLES", "hours", "result"]
 
 TABLES = ("downtimes", "dead_letters", "series", "results", "memberships", "endpoints", "sites")
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _admin(pg_url: str) -> sa.Engine:
@@ -71,39 +73,6 @@ def store(db_url: str):
     opened = Store(db_url)
     yield opened
     opened.close()
-
-
-def result(
-    *,
-    host: str = "vac01.example.org",
-    site: str = "SITE-A",
-    test: str = "cvmfs",
-    vo: str | None = "lhcb",
-    status: str = "OK",
-    at: datetime = NOW,
-    vm: str | None = "vm-1",
-    gathered_at: str = "vm1.example.org",
-    service_type: str = "uk.ac.gridpp.vac",
-    summary: str = "fine",
-    details: str = "line 1\nline 2",
-) -> MetricResult:
-    metric_vo = vo or "lhcb"
-    return MetricResult(
-        service_uri=host,
-        host_name=host,
-        service_flavour=service_type,
-        site_name=site,
-        status=status,
-        metric_name=f"org.{metric_vo}.WN-{test}",
-        summary=summary,
-        gathered_at=gathered_at,
-        timestamp=at,
-        service_type=service_type,
-        vo_name=vo,
-        vm_uuid=vm,
-        vm_machinetype="pilot",
-        details=details,
-    )
 
 
 def hours(count: float) -> timedelta:
