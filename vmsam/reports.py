@@ -8,7 +8,7 @@ failures stay ``StoreError`` (the caller may retry), never a ReportError.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
@@ -22,9 +22,8 @@ from vmsam.availability.freshness import (
     daily_probability,
     endpoint_freshness,
     fraction_for,
-    observed_rate,
 )
-from vmsam.store import Store, StoredResult, TimelineInput
+from vmsam.store import Store, TimelineInput
 
 Granularity = Literal["daily", "monthly"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
@@ -32,9 +31,8 @@ MAX_DAYS = 366  # a leap year
 DEFAULT_TARGET = 0.99
 # the observation window of the rate of tested VM boots
 RATE_WINDOW = timedelta(days=7)
-# results read at a time when counting tested VM boots
-_PAGE = 10_000
-_SECOND = timedelta(seconds=1)
+# the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
+_TICK = timedelta(microseconds=1)
 
 
 class ReportError(ValueError):
@@ -245,7 +243,7 @@ class EndpointFreshness:
     """``fresh`` (a result today), ``at_risk`` (last one yesterday: tomorrow starts MISSING
     unless one arrives before midnight UTC) or ``missing`` (today started MISSING)."""
     observed_vm_starts_per_hour: float
-    """Tested VM boots per hour over the last 7 days (distinct VMs, by their first result)."""
+    """Tested VM boots per hour over the last 7 days (distinct VMs with a result in them)."""
     p_missing_tomorrow: float
     """Probability that no result arrives before midnight UTC, at the observed rate, for a
     space that needs one; 0 for a fresh space."""
@@ -266,7 +264,14 @@ def freshness(
     if vo is not None:
         resolve_vo(store, vo)
     metric_profile = (profiles if profiles is not None else load_profiles()).metrics
-    boots = _tested_boots(store, since=moment - RATE_WINDOW, until=moment + _SECOND, vo=vo)
+    # tested VM boots in (moment - window, moment]
+    boots = {
+        (row.endpoint, row.service_type, row.vo): row.boots
+        for row in store.tested_boots(
+            since=moment - RATE_WINDOW + _TICK, until=moment + _TICK, vo=vo
+        )
+    }
+    hours = RATE_WINDOW / timedelta(hours=1)
     out = []
     for site in store.sites():
         for status in site.endpoints:
@@ -275,7 +280,7 @@ def freshness(
             last = {metric.metric: metric.timestamp for metric in status.metrics}
             names = metric_profile.metrics(status.service_type, status.vo) or tuple(last)
             key = (status.endpoint, status.service_type, status.vo)
-            rate = observed_rate(boots.get(key, ()), now=moment, window=RATE_WINDOW)
+            rate = boots.get(key, 0) / hours
             state = endpoint_freshness(last, names, now=moment, tested_boots_per_hour=rate)
             risk = state.risk_of_missing_tomorrow
             assert risk is not None  # a rate was given
@@ -295,53 +300,6 @@ def freshness(
             )
     out.sort(key=lambda f: (f.site, f.endpoint, f.service_type, f.vo))
     return out
-
-
-def _tested_boots(
-    store: Store, *, since: datetime, until: datetime, vo: str | None
-) -> dict[tuple[str, str, str], list[datetime]]:
-    """The first result time in [since, until) of each tested VM, per (endpoint, service
-    type, VO). A VM is its vmUUID, or its host name (gatheredAt) when it sent none."""
-    first: dict[tuple[str, str, str, str], datetime] = {}
-    for result in _results(store, since=since, until=until, vo=vo):
-        vm = result.vm_uuid or result.gathered_at
-        key = (result.endpoint, result.service_type, result.vo, vm)
-        seen = first.get(key)
-        if seen is None or result.timestamp < seen:
-            first[key] = result.timestamp
-    boots: dict[tuple[str, str, str], list[datetime]] = {}
-    for (endpoint, service_type, result_vo, _vm), moment in first.items():
-        boots.setdefault((endpoint, service_type, result_vo), []).append(moment)
-    return boots
-
-
-def _results(
-    store: Store, *, since: datetime, until: datetime, vo: str | None
-) -> Iterator[StoredResult]:
-    """Every result in [since, until), a page at a time, newest first. A page ends inside
-    some second, so the next page starts again at that second: a result may come twice
-    (harmless for a first-seen time), none is lost."""
-    bound = until
-    while True:
-        _total, page = store.results(vo=vo, since=since, until=bound, limit=_PAGE)
-        yield from page
-        if len(page) < _PAGE:
-            return
-        oldest = page[-1].timestamp
-        if page[0].timestamp == oldest:
-            # a whole page in one second: read that second by offset, then go below it
-            offset = _PAGE
-            while True:
-                _total, rest = store.results(
-                    vo=vo, since=oldest, until=oldest + _SECOND, limit=_PAGE, offset=offset
-                )
-                yield from rest
-                if len(rest) < _PAGE:
-                    break
-                offset += _PAGE
-            bound = oldest
-        else:
-            bound = oldest + _SECOND
 
 
 def plan(vm_starts_per_hour: float, target: float = DEFAULT_TARGET) -> dict[str, object]:

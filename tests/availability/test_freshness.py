@@ -17,7 +17,6 @@ from vmsam.availability.freshness import (
     daily_probability,
     endpoint_freshness,
     fraction_for,
-    observed_rate,
     staleness,
 )
 
@@ -137,12 +136,3 @@ def test_a_metric_never_seen_is_missing() -> None:
     assert result.staleness is Staleness.MISSING
     assert result.metrics[1].last_result is None
     assert result.metrics[1].age is None
-
-
-def test_observed_rate_counts_tested_boots_in_the_window() -> None:
-    boots = [at(-h) for h in (0.5, 1, 5, 30, 200)]
-    assert observed_rate(boots, now=at(0), window=timedelta(hours=24)) == pytest.approx(3 / 24)
-    assert observed_rate(boots, now=at(0)) == pytest.approx(4 / 168)
-    assert observed_rate([at(1)], now=at(0)) == 0.0  # not yet
-    with pytest.raises(FreshnessError):
-        observed_rate(boots, now=at(0), window=timedelta(0))

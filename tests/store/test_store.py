@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from tests.store.conftest import NOW, hours, result
 from vmsam.messages import encode
 from vmsam.store import Received, SaveReport, Store, StoreError
+from vmsam.store import _read as read
 from vmsam.store import _write as write
 
 
@@ -533,3 +535,75 @@ def test_a_result_built_in_code_gets_the_decoders_checks_too(store):
 def test_a_period_out_of_range_is_a_value_error(store):
     with pytest.raises(ValueError, match="out of range"):
         store.timeline_input(start=datetime.min.replace(tzinfo=UTC), end=NOW)
+
+
+# tested VM boots
+
+
+def test_tested_boots_count_distinct_vms_per_endpoint_service_type_and_vo(store: Store) -> None:
+    since, until = NOW - hours(24), NOW
+    vcycle = "uk.ac.gridpp.vcycle"
+    store.save(
+        four_tests(at=NOW - hours(1), vm="a")  # four metrics, one VM
+        + received(
+            result(at=NOW - hours(2), vm="b"),
+            result(at=NOW - hours(30), vm="b"),  # seen before the period too: counted once
+            result(at=NOW - hours(30), vm="before"),
+            result(at=NOW - hours(1), vm="a", service_type=vcycle),
+            result(at=NOW - hours(1), vm="a", vo="cms"),
+            # no vmUUID: the VM is its host name
+            result(host="vac02.example.org", at=NOW - hours(3), vm=None, gathered_at="x1"),
+            result(
+                host="vac02.example.org", test="mjf", at=NOW - hours(3), vm=None, gathered_at="x1"
+            ),
+            result(host="vac02.example.org", at=NOW - hours(3), vm=None, gathered_at="x2"),
+            # [since, until)
+            result(host="vac03.example.org", at=since, vm="first-second"),
+            result(host="vac03.example.org", at=until, vm="too-late"),
+        )
+    )
+    counts = [
+        (b.endpoint, b.service_type, b.vo, b.boots)
+        for b in store.tested_boots(since=since, until=until)
+    ]
+    assert counts == [
+        ("vac01.example.org", "uk.ac.gridpp.vac", "cms", 1),
+        ("vac01.example.org", "uk.ac.gridpp.vac", "lhcb", 2),
+        ("vac01.example.org", vcycle, "lhcb", 1),
+        ("vac02.example.org", "uk.ac.gridpp.vac", "lhcb", 2),
+        ("vac03.example.org", "uk.ac.gridpp.vac", "lhcb", 1),
+    ]
+    (cms,) = store.tested_boots(since=since, until=until, vo="cms")
+    assert (cms.endpoint, cms.vo, cms.boots) == ("vac01.example.org", "cms", 1)
+    assert store.tested_boots(since=since, until=until, vo="atlas") == []
+    assert store.tested_boots(since=since, until=until, vo="l\x00hcb") == []
+    assert store.tested_boots(since=NOW + hours(1), until=NOW + hours(2)) == []
+    assert store.tested_boots(since=until, until=since) == []
+
+
+def test_tested_boots_of_an_empty_store(store: Store) -> None:
+    assert store.tested_boots(since=NOW - hours(24), until=NOW) == []
+
+
+def test_tested_boots_read_the_period_through_the_timestamp_index(store: Store) -> None:
+    store.save(four_tests(at=NOW - hours(1), vm="a"))
+    sqlite = store.engine.dialect.name == "sqlite"
+    prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+    with store.engine.connect() as connection:
+        if not sqlite:
+            # a table this small is read whole; the question is whether the index can serve
+            connection.exec_driver_sql("SET enable_seqscan = off")
+
+        @sa.event.listens_for(connection, "before_cursor_execute", retval=True)
+        def explain(*event: Any) -> tuple[str, Any]:
+            _conn, _cursor, statement, parameters, _context, _many = event
+            return prefix + statement, parameters
+
+        plan = " ".join(
+            str(value)
+            for row in connection.execute(
+                read.tested_boots_query(NOW - hours(24), NOW, vo="lhcb")
+            ).all()
+            for value in row
+        )
+    assert "ix_results_timestamp" in plan

@@ -14,7 +14,7 @@ staleness that matters is by UTC day, not by hours since the last result.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -166,19 +166,6 @@ def endpoint_freshness(
             hours_left = (midnight - moment).total_seconds() / 3600.0
             risk = math.exp(-tested_boots_per_hour * hours_left)
     return EndpointFreshness(per_metric, worst, tested_boots_per_hour, risk)
-
-
-def observed_rate(
-    tested_boots: Iterable[datetime], *, now: datetime, window: timedelta = timedelta(days=7)
-) -> float:
-    """Tested VM boots per hour in ``(now - window, now]``, from each tested VM's first
-    result time."""
-    if window <= timedelta(0):
-        raise FreshnessError(f"window must be positive, not {window}")
-    end = as_utc(now)
-    begin = end - window
-    count = sum(1 for boot in tested_boots if begin < as_utc(boot) <= end)
-    return count / (window.total_seconds() / 3600.0)
 
 
 def _age(last_result: datetime | None, now: datetime) -> timedelta | None:

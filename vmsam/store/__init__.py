@@ -24,6 +24,7 @@ from vmsam.store._engine import (
     upgrade,
 )
 from vmsam.store._records import (
+    BootCount,
     DeadLetter,
     Downtime,
     EndpointStatus,
@@ -40,6 +41,7 @@ from vmsam.store._write import Writer
 
 __all__ = [
     "DEFAULT_DB",
+    "BootCount",
     "DeadLetter",
     "Downtime",
     "EndpointStatus",
@@ -183,6 +185,15 @@ class Store:
                 endpoint=endpoint,
                 service_type=service_type,
             )
+
+    def tested_boots(
+        self, *, since: datetime, until: datetime, vo: str | None = None
+    ) -> list[BootCount]:
+        """Per endpoint, service type and VO (``vo`` alone if given), the number of distinct
+        tested VMs with a result in [since, until); endpoints without one are left out."""
+        self._use()
+        with translated(self.engine, "read tested boots"), self.engine.connect() as connection:
+            return _read.tested_boots(connection, since=since, until=until, vo=vo)
 
     def vos(self) -> list[str]:
         """The VOs the store holds results of."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from vmsam.store import _models as m
 from vmsam.store._records import (
     SEVERITY,
+    BootCount,
     DeadLetter,
     Downtime,
     EndpointStatus,
@@ -235,6 +236,32 @@ def sites(connection: Connection) -> list[SiteStatus]:
 def vos(connection: Connection) -> list[str]:
     query = sa.select(MEMBERS.c.vo).distinct().order_by(MEMBERS.c.vo)
     return list(connection.execute(query).scalars())
+
+
+def tested_boots_query(since: datetime, until: datetime, vo: str | None) -> sa.Select[Any]:
+    # the range on timestamp alone, so that its index picks the rows; the names are joined
+    # to the counts, not to every result
+    conditions = [R.c.timestamp >= since, R.c.timestamp < until]
+    if vo is not None:
+        conditions.append(_equals(R.c.vo, vo))
+    vm = sa.case((R.c.vm_uuid == "", R.c.gathered_at), else_=R.c.vm_uuid)
+    counts = (
+        sa.select(R.c.endpoint_id, R.c.vo, sa.func.count(sa.distinct(vm)).label("boots"))
+        .where(*conditions)
+        .group_by(R.c.endpoint_id, R.c.vo)
+        .subquery("counts")
+    )
+    return (
+        sa.select(E.c.hostname, E.c.service_type, counts.c.vo, counts.c.boots)
+        .select_from(counts.join(E, counts.c.endpoint_id == E.c.id))
+        .order_by(E.c.hostname, E.c.service_type, counts.c.vo)
+    )
+
+
+def tested_boots(
+    connection: Connection, *, since: datetime, until: datetime, vo: str | None
+) -> list[BootCount]:
+    return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
 
 
 def timeline_input(

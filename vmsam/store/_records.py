@@ -206,6 +206,18 @@ class SiteStatus:
     endpoints: tuple[EndpointStatus, ...]
 
 
+@dataclass(frozen=True)
+class BootCount:
+    """How many tested VMs an endpoint (space) had for a VO in a period: the distinct VMs
+    with a result in it, a VM being its vmUUID, or its host name (gatheredAt) when it sent
+    none. One tested VM is one VM boot."""
+
+    endpoint: str
+    service_type: str
+    vo: str
+    boots: int
+
+
 class TimelineRow(NamedTuple):
     endpoint: str
     service_type: str
