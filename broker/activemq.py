@@ -3,6 +3,7 @@
 Debian's wrapper and init script want systemd, /var and a fixed heap; this starts the broker
 jar directly with its data in a directory of our own and STOMP on a free loopback port, so
 several runs can share a machine. ``python -m broker.activemq`` runs one in the foreground.
+With ``Secured`` it also wants a login and opens a second STOMP port over TLS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -41,29 +43,65 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def stomp_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+def stomp_ready(
+    host: str, port: int, timeout: float = 1.0, *, login: str = "", passcode: str = ""
+) -> bool:
     """True when a STOMP CONNECT on host:port is answered with CONNECTED."""
+    credentials = f"login:{login}\npasscode:{passcode}\n" if login else ""
+    frame = f"CONNECT\naccept-version:1.2\nhost:localhost\n{credentials}\n\x00"
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
-            conn.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+            conn.sendall(frame.encode())
             return conn.recv(64).startswith(b"CONNECTED")
     except OSError:
         return False
 
 
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Secured:
+    """A broker that wants ``user``/``password`` and also speaks STOMP over TLS: its key and
+    certificate in the PKCS12 ``keystore``, the CAs of client certificates in the PKCS12
+    ``truststore``, both locked with ``store_password``."""
+
+    keystore: Path
+    truststore: Path
+    store_password: str
+    user: str
+    password: str
+    need_client_auth: bool = False
+
+
 class ActiveMQ:
     """One broker process; ``stop``/``kill`` and ``start`` again keep its port and its data."""
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, port: int | None = None, secured: Secured | None = None
+    ) -> None:
         self._own_data = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="vmsam-activemq-"))
         self.port = port or free_port()
+        self.secured = secured
+        self.tls_port = free_port() if secured else None
         self.host = "127.0.0.1"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def tls_address(self) -> str:
+        if self.tls_port is None:
+            raise BrokerError("this broker has no TLS port (it was made without Secured)")
+        return f"{self.host}:{self.tls_port}"
 
     @property
     def pid(self) -> int | None:
@@ -86,11 +124,37 @@ class ActiveMQ:
             f"-Dactivemq.classpath={config}",
             f"-Dlog4j.configuration=file:{config}/log4j.properties",
             f"-Dstomp.port={self.port}",
+            *self._secured_properties(),
             "-jar",
             str(ACTIVEMQ_HOME / "bin" / "activemq.jar"),
             "start",
-            f"xbean:file:{config}/activemq.xml",
+            f"xbean:file:{config}/{'activemq-tls.xml' if self.secured else 'activemq.xml'}",
         ]
+
+    def _secured_properties(self) -> list[str]:
+        secured = self.secured
+        if secured is None:
+            return []
+        return [
+            f"-Dstomp.ssl.port={self.tls_port}",
+            f"-Dtls.keystore={secured.keystore}",
+            f"-Dtls.truststore={secured.truststore}",
+            f"-Dtls.password={secured.store_password}",
+            f"-Dtls.need_client_auth={str(secured.need_client_auth).lower()}",
+            f"-Dbroker.user={secured.user}",
+            f"-Dbroker.password={secured.password}",
+        ]
+
+    def _ready(self) -> bool:
+        secured = self.secured
+        if secured is None:
+            return stomp_ready(self.host, self.port)
+        # the connectors open one after the other: the TLS one must accept too
+        return (
+            stomp_ready(self.host, self.port, login=secured.user, passcode=secured.password)
+            and self.tls_port is not None
+            and _accepts(self.host, self.tls_port)
+        )
 
     def start(self, timeout: float = 60.0) -> None:
         if self._process and self._process.poll() is None:
@@ -108,7 +172,7 @@ class ActiveMQ:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise BrokerError(f"ActiveMQ exited at start; see {self.data_dir}/stdout.log")
-            if stomp_ready(self.host, self.port):
+            if self._ready():
                 return
             time.sleep(0.2)
         self.kill()
