@@ -409,6 +409,13 @@ def _rejects_sends(conn: socket.socket) -> None:
             conn.sendall(b"CONNECTED\nversion:1.2\n\n\x00")
         elif command == "SEND":
             conn.sendall(b"ERROR\nmessage:User vm is not authorized to write\n\n\x00")
+            # a graceful close: closing with the client's frames unread would send a TCP
+            # reset, which may destroy the ERROR frame before the client reads it
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                while conn.recv(65536):
+                    pass
             conn.close()
             return
 
