@@ -17,8 +17,6 @@ from vmsam.runner import plugin_path
 from vmsam.simulate import SimulatedVM, VMLayout, build_vm, write_config
 from vmsam.spool import Spool
 
-STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-
 
 def _run_hook(vm: SimulatedVM) -> dict[str, str]:
     config = write_config(vm, fraction=0.25)

@@ -260,6 +260,13 @@ def _flush_backlog(report: HookReport, settings: Settings, deadline: float) -> N
     report.notes.extend(delivery.errors)
 
 
+def _identify(settings: Settings, *, force: bool) -> tuple[VMContext, Decision]:
+    """Who this VM is and whether it tests: the part every boot pays for."""
+    context = discover_context(settings, timeout=min(5.0, settings.probes.budget / 10))
+    fraction, source = effective_fraction(settings.sampling.fraction, context.features.machine)
+    return context, decide(context.uuid, fraction, force=force, source=source)
+
+
 def run_hook(
     settings: Settings,
     *,
@@ -271,9 +278,7 @@ def run_hook(
     budget = settings.probes.budget
     deadline = started + budget
     say = syslog or _Syslog()
-    context = discover_context(settings, timeout=min(5.0, budget / 10))
-    fraction, source = effective_fraction(settings.sampling.fraction, context.features.machine)
-    decision = decide(context.uuid, fraction, force=force, source=source)
+    context, decision = _identify(settings, force=force)
     report = HookReport(context, decision)
     say(f"sampling: {decision.reason}")
     for problem in context.problems:
@@ -305,9 +310,7 @@ def run_hook(
 
 def dry_run(settings: Settings, *, force: bool = False) -> list[str]:
     """What the hook would do, without running a probe or writing anything."""
-    context = discover_context(settings, timeout=min(5.0, settings.probes.budget / 10))
-    fraction, source = effective_fraction(settings.sampling.fraction, context.features.machine)
-    decision = decide(context.uuid, fraction, force=force, source=source)
+    context, decision = _identify(settings, force=force)
     lines = [
         f"space: {context.space}",
         f"site: {context.site}",
