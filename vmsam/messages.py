@@ -27,6 +27,7 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_DETAILS_BYTES = 16 * 1024
 MAX_VALUE_BYTES = 2 * 1024
 CUT_MARKER = " [cut by vmsam]"
+NO_SUMMARY = "(no summary)"
 
 # what the reference producer requires, plus serviceType, which ARGO's consumer requires
 REQUIRED = (
@@ -150,6 +151,9 @@ def encode(result: MetricResult) -> str:
         if value is None:
             continue
         text = format_timestamp(value) if key == "timestamp" else one_line(str(value))
+        if key == "summaryData" and not text.strip():
+            # consumers reject a blank required field: the record must stay valid
+            text = NO_SUMMARY
         lines.append(f"{key}: {text}")
     for key, value in result.extra.items():
         if _KEY.match(key) and key not in _ATTRIBUTE and key != "detailsData":
