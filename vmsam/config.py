@@ -110,6 +110,9 @@ class BrokerSettings:
     key: str = ""
     ca_dir: str = ""
     ca_file: str = ""
+    # the STOMP ``host`` header; RabbitMQ reads it as its virtual host (usually "/"), and
+    # stomp.py would otherwise send the broker's host name there
+    vhost: str = ""
 
 
 @dataclass(frozen=True)
