@@ -28,6 +28,10 @@ def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Se
     return load_settings(write(tmp_path, text), environ=NO_ENV if environ is None else environ)
 
 
+def commands(settings: Settings) -> tuple[str, ...]:
+    return tuple(extra.command for extra in settings.probes.extra)
+
+
 def test_a_full_file_is_read_into_every_section(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
@@ -69,7 +73,7 @@ def test_a_full_file_is_read_into_every_section(tmp_path: Path) -> None:
     assert isinstance(settings.probes.timeout, float)
     assert settings.probes.budget == 60.5
     assert settings.probes.repositories == ("lhcb.cern.ch", "grid.cern.ch")
-    assert settings.probes.extra == ("/usr/lib64/nagios/plugins/check_squid -H x", "check_foo")
+    assert commands(settings) == ("/usr/lib64/nagios/plugins/check_squid -H x", "check_foo")
     assert settings.probes.critical == ("cvmfs",)
     assert settings.broker.urls == ("mq1:61613", "mq2:61613")
     assert settings.broker.ssl is True
@@ -130,7 +134,7 @@ def test_substituted_values_arrive_as_strings_and_are_coerced(tmp_path: Path) ->
     assert settings.probes.repositories == ("lhcb.cern.ch", "grid.cern.ch", "sft.cern.ch")
     assert settings.probes.critical == ("cvmfs", "scratch")
     # command lines keep their spaces and commas; ';' separates them
-    assert settings.probes.extra == ("check_squid -H a,b -w 1", "/opt/check_foo --x")
+    assert commands(settings) == ("check_squid -H a,b -w 1", "/opt/check_foo --x")
     assert settings.broker.urls == ("mq1:61613", "mq2:61613", "mq3:61614")
     assert settings.broker.ssl is True
     assert settings.outputs.shutdown_on_critical is False
@@ -161,7 +165,8 @@ def test_list_elements_are_split_and_unsubstituted_ones_dropped(tmp_path: Path) 
         ('[broker]\nssl = "maybe"', "[broker] ssl", "true or false"),
         ("[broker]\nssl = 1", "[broker] ssl", "true or false"),
         ("[broker]\nurls = 5", "[broker] urls", "a list or a string"),
-        ("[broker]\nurls = [1, 2]", "[broker] urls", "strings"),
+        ("[broker]\nurls = [1, 2]", "[broker] urls #1", "expected a string"),
+        ('[broker]\nurls = ["mq"]', "[broker] urls #1", "not host:port"),
         ("[vm]\nspace = true", "[vm] space", "expected a string"),
         ("[vm]\nspace = [1]", "[vm] space", "expected a string"),
         ("[vm]\nspace = { a = 1 }", "[vm] space", "a table"),
@@ -268,3 +273,124 @@ def test_settings_are_immutable_and_overrides_copy(tmp_path: Path) -> None:
     changed = with_overrides(settings, vm={"vo": "cms"})
     assert settings.vm.vo == "lhcb"
     assert changed.vm.vo == "cms"
+
+
+# Lenient reading (the VM side): one bad value costs only its key
+
+
+def read(tmp_path: Path, text: str, **kwargs: object):
+    from vmsam.config import read_settings
+
+    return read_settings(write(tmp_path, text), environ=NO_ENV, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_bad_value_falls_back_to_its_default_and_the_rest_is_used(tmp_path: Path) -> None:
+    configuration = read(
+        tmp_path,
+        '[vm]\nvo = "lhcb"\n[probes]\ntimeout = "soon"\nbudget = 50\n[sampling]\nfraction = 7',
+    )
+    settings = configuration.settings
+    assert settings.vm.vo == "lhcb"
+    assert settings.probes.budget == 50.0
+    assert settings.probes.timeout == Settings().probes.timeout
+    assert settings.sampling.fraction == Settings().sampling.fraction
+    errors = {p.key: p.message for p in configuration.errors}
+    assert errors["[probes] timeout"] == "expected a number, got 'soon'; the default 30 applies"
+    assert "the default 0.25 applies" in errors["[sampling] fraction"]
+    assert configuration.unusable == ""
+    assert all("\n" not in str(p) for p in configuration.problems)
+
+
+def test_sections_the_vm_does_not_read_cannot_affect_it(tmp_path: Path) -> None:
+    from vmsam.config import VM_SECTIONS
+
+    text = '[vm]\nvo = "lhcb"\n[consumer]\ndb = 5\n[api]\ntoken = ["x"]\n'
+    configuration = read(tmp_path, text, sections=VM_SECTIONS)
+    assert configuration.problems == ()
+    assert configuration.settings.vm.vo == "lhcb"
+    # a table that is no table is also only about itself
+    configuration = read(
+        tmp_path, 'consumer = 5\napi = "x"\n[vm]\nvo = "lhcb"', sections=VM_SECTIONS
+    )
+    assert configuration.problems == ()
+    # the server side reads them, strictly
+    with pytest.raises(ConfigError, match=r"\[api\] token"):
+        load(tmp_path, text)
+
+
+def test_one_bad_list_entry_costs_only_itself(tmp_path: Path) -> None:
+    configuration = read(
+        tmp_path,
+        '[broker]\nurls = ["mq1:61613", "no port", 5, "mq2:61613"]\n'
+        '[probes]\nextra = ["check_a -x", 7, {command = "check_b", name = "bee"}, {cmd = "x"}]',
+    )
+    settings = configuration.settings
+    assert settings.broker.urls == ("mq1:61613", "mq2:61613")
+    assert [(e.command, e.name, e.entry) for e in settings.probes.extra] == [
+        ("check_a -x", "", 1),
+        ("check_b", "bee", 3),
+    ]
+    keys = sorted(p.key for p in configuration.errors)
+    assert keys == [
+        "[broker] urls #2",
+        "[broker] urls #3",
+        "[probes] extra #2",
+        "[probes] extra #4",
+    ]
+
+
+def test_unreadable_or_broken_files_are_unusable_not_fatal(tmp_path: Path) -> None:
+    from vmsam.config import read_settings
+
+    broken = read(tmp_path, "[vm\nvo = ")
+    assert broken.unusable.startswith("not valid TOML")
+    assert broken.settings == Settings()
+    missing = read_settings(str(tmp_path / "absent.toml"), environ=NO_ENV)
+    assert missing.unusable == "no such file"
+    assert [p.severity for p in missing.problems] == ["error"]
+
+
+def test_unknown_keys_and_patterns_are_listed(tmp_path: Path) -> None:
+    configuration = read(
+        tmp_path, '[vm]\nspace = "##user_data_space##"\ncolor = "x"\n[futur]\na = 1'
+    )
+    found = {(p.severity, p.key) for p in configuration.problems}
+    assert found == {
+        ("pattern", "[vm] space"),
+        ("warning", "[vm] color"),
+        ("warning", "[futur]"),
+    }
+
+
+def test_settings_that_would_do_nothing_are_said(tmp_path: Path) -> None:
+    configuration = read(
+        tmp_path,
+        '[broker]\ncert = "/p"\nca_dir = "/c"\npassword = "x"\n'
+        '[discovery]\nnetwork = false\nvac_url = "http://x"\n'
+        "[probes]\ntimeout = 60\nbudget = 30\n",
+    )
+    warned = {p.key for p in configuration.warnings}
+    assert warned == {
+        "[broker] cert",
+        "[broker] ca_dir",
+        "[broker] password",
+        "[discovery] vac_url",
+        "[probes] timeout",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "commands"),
+    [
+        ("a; b", ["a", "b"]),
+        ("a\nb", ["a", "b"]),
+        ("sh -c 'x; y'; z", ["sh -c 'x; y'", "z"]),
+        ('p -c "a; \\"b; c\\""; q', ['p -c "a; \\"b; c\\""', "q"]),
+        (r"a \; b", [r"a \; b"]),
+        ("a 'unclosed; b", ["a 'unclosed; b"]),
+    ],
+)
+def test_one_string_of_commands_splits_outside_quotes(text: str, commands: list[str]) -> None:
+    from vmsam.config import split_commands
+
+    assert split_commands(text) == commands

@@ -8,8 +8,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from vmsam import runner
 from vmsam.runner import ProbeSpec
 
@@ -28,19 +26,6 @@ def plugin(tmp_path: Path, name: str, body: str) -> str:
     path.write_text(f"#!{sys.executable}\n" + textwrap.dedent(body))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
-
-
-@pytest.mark.parametrize(
-    ("command", "test"),
-    [
-        (["/usr/lib64/nagios/plugins/check_squid", "-H", "x"], "squid"),
-        (["check_wn_cvmfs"], "cvmfs"),
-        (["/opt/my_probe"], "my_probe"),
-        (["check_"], "check_"),
-    ],
-)
-def test_test_name_follows_hook_md(command, test):
-    assert runner.test_name(command) == test
 
 
 def test_parse_output_with_multiline_perfdata():

@@ -24,22 +24,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _init_hook(args: argparse.Namespace) -> int:
     from vmsam import hook
-    from vmsam.config import ConfigError, load_settings
+    from vmsam.config import VM_SECTIONS, read_settings
 
     def say(line: str) -> None:
         print(line, flush=True)
 
     def body() -> int:
-        try:
-            settings = load_settings(args.config)
-        except ConfigError as exc:
-            say(f"vmsam init-hook: {exc}")
-            return 0
+        configuration = read_settings(args.config, sections=VM_SECTIONS)
         if args.dry_run:
-            for line in hook.dry_run(settings, force=args.force):
+            for line in hook.dry_run(configuration, force=args.force):
                 say(line)
             return 0
-        report = hook.run_hook(settings, force=args.force)
+        report = hook.run_hook(configuration, force=args.force)
         for line in hook.summary_lines(report):
             say(line)
         return hook.exit_code(report, strict=args.strict)
@@ -47,18 +43,29 @@ def _init_hook(args: argparse.Namespace) -> int:
     return hook.guarded(body, say)
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    from vmsam.checkconfig import check, exit_status
+
+    lines, findings = check(args.config)
+    for line in lines:
+        print(line)
+    return exit_status(findings)
+
+
 def _send(args: argparse.Namespace) -> int:
-    from vmsam.config import ConfigError, load_settings
+    from vmsam.config import VM_SECTIONS, read_settings
     from vmsam.publisher import PublishError, send_spool
     from vmsam.spool import SpoolError
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"vmsam send: {exc}", file=sys.stderr)
+    configuration = read_settings(args.config, sections=VM_SECTIONS)
+    if configuration.unusable:
+        print(f"vmsam send: {configuration.source}: {configuration.unusable}", file=sys.stderr)
         return EXIT_CONFIG
+    for problem in configuration.problems:
+        if problem.severity != "pattern":
+            print(f"vmsam send: configuration {problem.severity}: {problem}", file=sys.stderr)
     try:
-        report = send_spool(settings, budget=args.budget)
+        report = send_spool(configuration.settings, budget=args.budget)
     except PublishError as exc:
         print(f"vmsam send: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -418,9 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
     init_hook.add_argument(
         "--strict",
         action="store_true",
-        help="exit 2 when a critical test failed, 1 when messages were left undelivered",
+        help="exit 2 when a critical test failed, 3 when the configuration has errors,"
+        " 1 when messages were left undelivered",
     )
     init_hook.set_defaults(handler=_init_hook)
+
+    check_config = commands.add_parser(
+        "check-config",
+        help="validate a configuration as the init hook reads it (exit 0 fine, 1 warnings,"
+        " 2 errors)",
+    )
+    check_config.add_argument("--config", help=config_help)
+    check_config.set_defaults(handler=_check_config)
 
     send = commands.add_parser("send", help="deliver the spooled messages to the broker(s)")
     send.add_argument("--config", help=config_help)

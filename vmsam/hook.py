@@ -4,28 +4,39 @@ Order matters for "nothing lost": results are spooled (on disk) before anything 
 joboutputs are written before publishing can eat the budget, and publishing stops at the
 budget leaving the rest spooled for ``vmsam send``. The boot is sacred: whatever fails in
 here is reported, and the exit code is 0 unless ``--strict`` asks otherwise.
+
+A problem touches only what it is about: a bad value is its key's default and one line of
+report, a bad extra plugin is that test's UNKNOWN result. Only what makes publishing
+impossible (no VO, no space, no broker, a file that cannot be read) stops publishing, and
+then the probes still run and the results still reach joboutputs and syslog.
+
+Every boot pays for this module up to the sampling decision, and most VMs are not sampled:
+what only a tested VM needs (the runner, the probe set, messages, spool, publisher, JSON)
+is imported after the decision.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmsam import __version__
-from vmsam.config import Settings
+from vmsam.config import Configuration, Problem, Settings
 from vmsam.context import VMContext, discover_context
-from vmsam.runner import ProbeOutcome, ProbeSpec, metric_name, plugin_path, run_probes, test_name
 from vmsam.sampling import Decision, decide, effective_fraction
 
-BUILTIN_TESTS = ("cvmfs", "middleware", "scratch", "mjf")
+if TYPE_CHECKING:
+    from vmsam.probeset import ProbeSet
+    from vmsam.runner import ProbeOutcome
+
 ROLE = "site"
 # part of the budget kept for spooling, joboutputs and publishing after the probes
 PUBLISH_SHARE = 0.25
 EXIT_CRITICAL = 2
+EXIT_CONFIGURATION = 3
 EXIT_UNDELIVERED = 1
 
 
@@ -35,12 +46,21 @@ class HookReport:
 
     context: VMContext
     decision: Decision
+    configuration: Configuration
     outcomes: list[ProbeOutcome] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     critical_failures: list[str] = field(default_factory=list)
+    # configuration problems found while running (extra entries, critical names)
+    problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sent: int = 0
     remaining: int = 0
+
+    @property
+    def all_problems(self) -> list[Problem]:
+        """Every configuration problem, errors and warnings (patterns are no problem)."""
+        found = [*self.configuration.problems, *self.problems]
+        return [p for p in found if p.severity != "pattern"]
 
 
 class _Syslog:
@@ -60,60 +80,11 @@ class _Syslog:
         self._syslog.syslog(self._syslog.LOG_INFO, line)
 
 
-def probe_specs(settings: Settings, context: VMContext) -> list[ProbeSpec]:
-    """The four built-in probes and the site's extra plugins, with their command lines."""
-    paths, timeout = settings.paths, settings.probes.timeout
-    common = ["--timeout", f"{timeout:g}"]
-    mjf_args: list[str] = []
-    if context.machinefeatures:
-        mjf_args += ["--machinefeatures", context.machinefeatures]
-    if context.jobfeatures:
-        mjf_args += ["--jobfeatures", context.jobfeatures]
-    found = [*mjf_args, "--no-discovery"]
-    vo = ["--vo", context.vo] if context.vo else []
-    repositories = [arg for repo in settings.probes.repositories for arg in ("--repo", repo)]
-    proxy = ["--proxy", paths.proxy] if paths.proxy else []
-    discovery = (
-        [
-            "--vac-url",
-            settings.discovery.vac_url,
-            "--openstack-url",
-            settings.discovery.openstack_url,
-        ]
-        if settings.discovery.network
-        else ["--no-discovery"]
-    )
-    commands = {
-        "cvmfs": [
-            "--cvmfs-root", paths.cvmfs_root, *vo, *repositories,
-            "--mounts-file", paths.mounts_file, "--cvmfs-config-dir", paths.cvmfs_config_dir,
-            "--scratch", paths.scratch,
-        ],
-        "middleware": ["--grid-root", paths.grid_root, *vo, *proxy, *found],
-        "scratch": [
-            "--path", paths.scratch, "--mounts-file", paths.mounts_file,
-            "--swaps-file", paths.swaps_file, "--cvmfs-config-dir", paths.cvmfs_config_dir,
-            *found,
-        ],
-        "mjf": [
-            *mjf_args, "--etc-dir", paths.etc_dir,
-            *(["--uuid", context.uuid] if context.uuid else []),
-            *(["--no-discovery"] if mjf_args else discovery),
-        ],
-    }  # fmt: skip
-    specs = [
-        ProbeSpec(test, (plugin_path(f"check_wn_{test}"), *common, *commands[test]), timeout)
-        for test in BUILTIN_TESTS
-    ]
-    for line in settings.probes.extra:
-        command = tuple(shlex.split(line))
-        if command:
-            specs.append(ProbeSpec(test_name(command), command, timeout))
-    return specs
-
-
 def _results_document(report: HookReport, settings: Settings) -> str:
+    import json
+
     from vmsam.messages import format_timestamp
+    from vmsam.runner import metric_name
 
     ctx = report.context
     document = {
@@ -130,6 +101,14 @@ def _results_document(report: HookReport, settings: Settings) -> str:
         },
         "sampled": report.decision.sampled,
         "reason": report.decision.reason,
+        "configuration": {
+            "source": report.configuration.source,
+            "unusable": report.configuration.unusable,
+            "problems": [
+                {"severity": p.severity, "key": p.key, "message": p.message}
+                for p in report.all_problems
+            ],
+        },
         "results": [
             {
                 "test": o.test,
@@ -143,6 +122,7 @@ def _results_document(report: HookReport, settings: Settings) -> str:
             }
             for o in report.outcomes
         ],
+        "notes": report.notes,
         "messages": report.messages,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -150,6 +130,7 @@ def _results_document(report: HookReport, settings: Settings) -> str:
 
 def _messages(report: HookReport) -> list[str]:
     from vmsam.messages import MetricResult, encode
+    from vmsam.runner import metric_name
 
     ctx = report.context
     assert ctx.space and ctx.vo  # publishable() was checked
@@ -222,7 +203,9 @@ def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) 
     except SpoolError as exc:
         report.notes.append(f"spool unusable ({exc}): publishing directly, best effort")
     if not settings.broker.urls:
-        report.notes.append("no broker configured: messages stay in the spool")
+        report.notes.append(
+            "not sent: no broker configured ([broker] urls): messages stay in the spool"
+        )
         report.remaining = spool.count() if spool else len(report.messages)
         return
     try:
@@ -233,25 +216,27 @@ def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) 
             else publisher.publish_direct(report.messages, deadline)
         )
     except (PublishError, SpoolError) as exc:
-        report.notes.append(f"not published: {exc}")
+        report.notes.append(f"not sent: {exc}")
         report.remaining = len(report.messages)
         return
     report.sent, report.remaining = delivery.sent, delivery.remaining
-    report.notes.extend(delivery.errors)
+    report.notes.extend(f"not sent: {error}" for error in delivery.errors)
 
 
 def _flush_backlog(report: HookReport, settings: Settings, deadline: float) -> None:
     """An unsampled VM still helps the spool drain (HOOK.md)."""
-    spool_dir = Path(settings.paths.spool)
-    if not settings.broker.urls or not spool_dir.is_dir():
+    import os
+
+    if not settings.broker.urls or not os.path.isdir(settings.paths.spool):
         return
-    from vmsam.publisher import Publisher, PublishError
     from vmsam.spool import Spool, SpoolError
 
     try:
-        spool = Spool(spool_dir)
+        spool = Spool(settings.paths.spool)
         if spool.count() == 0:
             return
+        from vmsam.publisher import Publisher, PublishError
+
         delivery = Publisher(settings.broker).deliver(spool, deadline)
     except (PublishError, SpoolError) as exc:
         report.notes.append(f"spool backlog not flushed: {exc}")
@@ -267,35 +252,57 @@ def _identify(settings: Settings, *, force: bool) -> tuple[VMContext, Decision]:
     return context, decide(context.uuid, fraction, force=force, source=source)
 
 
+def _why_not_published(report: HookReport) -> str | None:
+    configuration = report.configuration
+    if configuration.unusable:
+        return f"configuration {configuration.source} unusable: {configuration.unusable}"
+    return report.context.publishable()
+
+
+def _probes(settings: Settings, context: VMContext) -> ProbeSet:
+    from vmsam.probeset import probe_set
+
+    return probe_set(settings, context)
+
+
 def run_hook(
-    settings: Settings,
+    configuration: Configuration,
     *,
     force: bool = False,
     syslog: Callable[[str], None] | None = None,
 ) -> HookReport:
     """One whole run of the hook within ``[probes] budget``; never raises for VM trouble."""
+    settings = configuration.settings
     started = time.monotonic()
     budget = settings.probes.budget
     deadline = started + budget
     say = syslog or _Syslog()
     context, decision = _identify(settings, force=force)
-    report = HookReport(context, decision)
+    report = HookReport(context, decision, configuration)
     say(f"sampling: {decision.reason}")
     for problem in context.problems:
         say(f"context: {problem}")
     if not decision.sampled:
+        _report_problems(report, say)
         _flush_backlog(report, settings, deadline)
         _write_joboutputs(report, settings, deadline)
         return report
 
+    from vmsam.probeset import critical_tests
+    from vmsam.runner import run_probes
+
+    probes = _probes(settings, context)
+    critical, critical_problems = critical_tests(settings, probes.tests)
+    report.problems = [*probes.problems, *critical_problems]
+    _report_problems(report, say)
     probes_deadline = started + budget * (1 - PUBLISH_SHARE)
-    report.outcomes = run_probes(probe_specs(settings, context), probes_deadline)
+    report.outcomes = run_probes(probes.specs, probes_deadline)
     for outcome in report.outcomes:
         say(f"{outcome.test} {outcome.status}: {outcome.summary}")
-        if outcome.status == "CRITICAL" and outcome.test in settings.probes.critical:
+        if outcome.status == "CRITICAL" and outcome.test in critical:
             report.critical_failures.append(outcome.test)
 
-    why_not = context.publishable()
+    why_not = _why_not_published(report)
     if why_not:
         report.notes.append(f"not publishing: {why_not}")
     else:
@@ -308,10 +315,31 @@ def run_hook(
     return report
 
 
-def dry_run(settings: Settings, *, force: bool = False) -> list[str]:
+def _report_problems(report: HookReport, say: Callable[[str], None]) -> None:
+    """Configuration problems to syslog and stderr (the console of the boot)."""
+    for problem in report.all_problems:
+        line = f"configuration {problem.severity}: {problem}"
+        say(line)
+        print(f"vmsam init-hook: {line}", file=sys.stderr, flush=True)
+
+
+def dry_run(configuration: Configuration, *, force: bool = False) -> list[str]:
     """What the hook would do, without running a probe or writing anything."""
+    import shlex
+
+    from vmsam.probeset import critical_tests
+
+    settings = configuration.settings
     context, decision = _identify(settings, force=force)
+    probes = _probes(settings, context)
+    critical, critical_problems = critical_tests(settings, probes.tests)
     lines = [
+        f"configuration: {configuration.source}",
+        *(
+            f"configuration {p.severity}: {p}"
+            for p in [*configuration.problems, *probes.problems, *critical_problems]
+            if p.severity != "pattern"
+        ),
         f"space: {context.space}",
         f"site: {context.site}",
         f"uuid: {context.uuid}",
@@ -326,11 +354,14 @@ def dry_run(settings: Settings, *, force: bool = False) -> list[str]:
         f"sampling: {decision.reason}",
         "probes:",
     ]
-    for spec in probe_specs(settings, context):
-        lines.append(f"  {spec.test}: {shlex.join(spec.command)}")
+    for spec in probes.specs:
+        shown = spec.problem or shlex.join(spec.command)
+        lines.append(f"  {spec.test}: {shown}")
+    lines.append(f"critical: {', '.join(critical)}")
     brokers = ", ".join(settings.broker.urls) or "(none configured)"
     lines.append(f"destination: {settings.broker.destination} on {brokers}")
-    why_not = context.publishable()
+    report = HookReport(context, decision, configuration)
+    why_not = _why_not_published(report)
     if why_not:
         lines.append(f"would not publish: {why_not}")
     return lines
@@ -347,15 +378,22 @@ def summary_lines(report: HookReport) -> list[str]:
         lines.append(f"  {outcome.test:<12} {outcome.status:<9} {outcome.summary}")
     if report.outcomes or report.sent or report.remaining:
         lines.append(f"published {report.sent} message(s), {report.remaining} left in the spool")
+    errors = sum(1 for p in report.all_problems if p.severity == "error")
+    if errors:
+        lines.append(f"configuration: {errors} error(s), their defaults used (see stderr)")
     lines.extend(f"note: {note}" for note in report.notes)
     return lines
 
 
 def exit_code(report: HookReport, *, strict: bool) -> int:
+    """0, unless ``strict``: 2 a critical test failed, 3 the configuration has errors, 1
+    messages were left undelivered."""
     if not strict:
         return 0
     if report.critical_failures:
         return EXIT_CRITICAL
+    if report.configuration.unusable or any(p.severity == "error" for p in report.all_problems):
+        return EXIT_CONFIGURATION
     if report.remaining:
         return EXIT_UNDELIVERED
     return 0

@@ -26,15 +26,6 @@ KILL_GRACE = 2.0
 _OUTPUT_LIMIT = 256 * 1024
 
 
-def test_name(command: Sequence[str]) -> str:
-    """``/usr/lib64/nagios/plugins/check_squid -H x`` is test ``squid``."""
-    name = Path(command[0]).name
-    for prefix in ("check_wn_", "check_"):
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix) :]
-    return name
-
-
 def plugin_path(script: str) -> str:
     """An installed plugin: the one beside this interpreter (a venv), else on PATH."""
     beside = Path(sys.executable).parent / script
@@ -46,6 +37,8 @@ class ProbeSpec:
     test: str
     command: tuple[str, ...]
     timeout: float
+    # why this probe cannot run (its command line does not parse): it is reported UNKNOWN
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +91,8 @@ def _text(data: bytes | None) -> str:
 def run_one(spec: ProbeSpec, deadline: float) -> ProbeOutcome:
     """Run one plugin; ``deadline`` (a ``time.monotonic()`` value) is the hook's budget."""
     started = time.monotonic()
+    if spec.problem:
+        return _outcome(spec, "UNKNOWN", spec.problem, started)
     limit = max(0.0, min(spec.timeout + KILL_GRACE, deadline - started))
     try:
         process = subprocess.Popen(
@@ -107,8 +102,10 @@ def run_one(spec: ProbeSpec, deadline: float) -> ProbeOutcome:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-    except OSError as exc:
-        return _outcome(spec, "UNKNOWN", f"cannot run {spec.command[0]}: {exc.strerror}", started)
+    except (OSError, ValueError) as exc:
+        # ValueError: a NUL byte in an argument
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        return _outcome(spec, "UNKNOWN", f"cannot run {spec.command[0]}: {reason}", started)
     try:
         stdout, stderr = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
