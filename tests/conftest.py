@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tests import nagios
+from vmsam.simulate import VMLayout, build_vm
 
 BIN = Path(sys.executable).parent
 
@@ -38,6 +40,23 @@ def run_probe(
 @pytest.fixture
 def probe():
     return run_probe
+
+
+@pytest.fixture
+def healthy_vm(tmp_path):
+    with build_vm(VMLayout(tmp_path / "vm"), healthy=True) as vm:
+        yield vm
+
+
+@pytest.fixture
+def broken_vm(tmp_path):
+    with build_vm(VMLayout(tmp_path / "broken"), healthy=False) as vm:
+        yield vm
+
+
+@pytest.fixture
+def destination() -> str:
+    return f"/queue/vmsam.test.{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import pytest
 import stomp
 
 from broker.activemq import free_port
 from vmsam import messages
-from vmsam.simulate import SimulatedVM, VMLayout, build_vm, write_config
+from vmsam.simulate import SimulatedVM, write_config
 
 BIN = Path(sys.executable).parent
 TESTS = {"cvmfs", "middleware", "scratch", "mjf"}
@@ -86,23 +84,6 @@ class Subscriber(stomp.ConnectionListener):
 
     def close(self) -> None:
         self.conn.disconnect()
-
-
-@pytest.fixture
-def healthy_vm(tmp_path):
-    with build_vm(VMLayout(tmp_path / "vm"), healthy=True) as vm:
-        yield vm
-
-
-@pytest.fixture
-def broken_vm(tmp_path):
-    with build_vm(VMLayout(tmp_path / "broken"), healthy=False) as vm:
-        yield vm
-
-
-@pytest.fixture
-def destination() -> str:
-    return f"/queue/vmsam.test.{uuid.uuid4().hex}"
 
 
 def results_document(vm: SimulatedVM) -> dict:
@@ -274,14 +255,21 @@ def test_without_vo_results_go_to_joboutputs_but_nothing_is_published(healthy_vm
 
 
 def test_garbage_configuration_never_breaks_the_boot(tmp_path):
+    """A bad value is its key's default and one line naming the key: with the default
+    fraction and no VM to find, the hook decides, says so, and exits 0."""
     config = tmp_path / "vmsam.toml"
-    config.write_text("[sampling]\nfraction = 'lots'\n")
+    config.write_text("[sampling]\nfraction = 'lots'\n[discovery]\nnetwork = false\n")
     done = vmsam("init-hook", "--config", str(config))
     assert done.returncode == 0
-    assert "fraction" in done.stdout
+    assert "[sampling] fraction: expected a number, got 'lots'; the default 0.25 applies" in (
+        done.stderr
+    )
+    assert "sampling: " in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
-    missing = vmsam("init-hook", "--config", str(tmp_path / "nope.toml"))
+    missing = vmsam("init-hook", "--config", str(tmp_path / "nope.toml"), "--dry-run")
     assert missing.returncode == 0
+    assert "would not publish: configuration " in missing.stdout
+    assert "unusable: no such file" in missing.stdout
 
 
 def test_unwritable_spool_publishes_directly(healthy_vm, activemq, destination):

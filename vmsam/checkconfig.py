@@ -74,11 +74,11 @@ def check(path: str | None) -> tuple[list[str], list[Problem]]:
         plugins, tests = _plugin_problems(settings)
         problems.extend(plugins)
         problems.extend(critical_tests(settings, tests)[1])
+        # TLS files are often put in place at boot: checked when ssl is decided, not a pattern
         problems.extend(_tls_problems(settings))
-        vo_pattern = any(p.key == "[vm] vo" for p in problems)
-        if not settings.vm.vo and not vo_pattern:
+        if not settings.vm.vo and not configuration.patterned("[vm] vo"):
             problems.append(Problem("warning", "[vm] vo", "no VO: nothing will be published"))
-        if not settings.broker.urls:
+        if not settings.broker.urls and not configuration.patterned("[broker] urls"):
             problems.append(
                 Problem("warning", "[broker] urls", "no broker: results are only spooled")
             )

@@ -214,6 +214,10 @@ class Configuration:
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "warning")
 
+    def patterned(self, key: str) -> bool:
+        """Whether ``key`` ("[broker] ssl") holds a pattern left for Vac/Vcycle to fill."""
+        return any(p.key == key and p.severity == "pattern" for p in self.problems)
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the key."""
@@ -568,17 +572,20 @@ def _known_values(
 
 
 def _inert(settings: Settings, sections: Iterable[str], source: str, collector: _Collector) -> None:
-    """Settings that were set and would have no effect as written: each one said."""
+    """Settings that were set and would have no effect as written: each one said (not when
+    the key that would give them effect is a pattern Vac/Vcycle may still fill)."""
     wanted = set(sections)
+    patterned = {p.key for p in collector.problems if p.severity == "pattern"}
     broker = settings.broker
-    if "broker" in wanted and not broker.ssl:
+    if "broker" in wanted and not broker.ssl and "[broker] ssl" not in patterned:
         for key in ("cert", "key", "ca_dir", "ca_file"):
             if getattr(broker, key):
                 message = "unused while [broker] ssl is false (the connection is not encrypted)"
                 collector.add("warning", f"[broker] {key}", message, source)
     if "broker" in wanted and broker.password and not broker.user:
         collector.add("warning", "[broker] password", "unused without [broker] user", source)
-    if "discovery" in wanted and not settings.discovery.network:
+    network_fixed = "[discovery] network" not in patterned
+    if "discovery" in wanted and not settings.discovery.network and network_fixed:
         defaults = DiscoverySettings()
         for key in ("vac_url", "openstack_url"):
             if getattr(settings.discovery, key) != getattr(defaults, key):

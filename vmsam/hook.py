@@ -123,6 +123,7 @@ def _results_document(report: HookReport, settings: Settings) -> str:
             for o in report.outcomes
         ],
         "notes": report.notes,
+        "delivery": {"sent": report.sent, "remaining": report.remaining},
         "messages": report.messages,
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -310,9 +311,26 @@ def run_hook(
     _write_joboutputs(report, settings, deadline)
     if report.messages:
         _spool_and_publish(report, settings, deadline)
+        _rewrite_results(report, settings, deadline)
     for note in report.notes:
         say(note)
     return report
+
+
+def _rewrite_results(report: HookReport, settings: Settings, deadline: float) -> None:
+    """The results file again, now with what publishing did, while the budget lasts: the
+    first one was written before publishing could eat the budget."""
+    from vmsam import joboutputs
+
+    target = report.context.joboutputs
+    seconds = deadline - time.monotonic()
+    if not target or seconds < 1.0:
+        return
+    try:
+        document = _results_document(report, settings)
+        joboutputs.write(target, joboutputs.RESULTS_FILE, document, timeout=min(10.0, seconds))
+    except joboutputs.JobOutputsError as exc:
+        report.notes.append(str(exc))
 
 
 def _report_problems(report: HookReport, say: Callable[[str], None]) -> None:
