@@ -11,7 +11,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -516,7 +515,7 @@ def test_frames_carry_credentials_and_headers(tmp_path: Path) -> None:
     spool, _ = _spool(tmp_path, 3)
     received: list[dict[str, str]] = []
     with fake_broker(_confirms(received)) as broker:
-        settings = replace(_settings("/queue/custom", broker.address), user="vm", password="secret")
+        settings = _settings("/queue/custom", broker.address)._replace(user="vm", password="secret")
         report = Publisher(settings).deliver(spool, time.monotonic() + 10)
     assert (report.sent, report.remaining) == (3, 0)
     connect, *sends = received

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 from vmsam import __version__
 
@@ -406,18 +409,15 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vmsam", description="SAM worker-node tests for the pilot VMs of VM-only sites"
-    )
-    parser.add_argument("--version", action="version", version=f"vmsam {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+CONFIG_HELP = "configuration file (default $VMSAM_CONFIG or /etc/vmsam/vmsam.toml)"
+DB_HELP = "database URL (default $VMSAM_DB, then sqlite:///vmsam.db)"
 
-    config_help = "configuration file (default $VMSAM_CONFIG or /etc/vmsam/vmsam.toml)"
+
+def _add_init_hook(commands: Any) -> None:
     init_hook = commands.add_parser(
         "init-hook", help="in the VM: sample, run the probes, write joboutputs, spool and publish"
     )
-    init_hook.add_argument("--config", help=config_help)
+    init_hook.add_argument("--config", help=CONFIG_HELP)
     init_hook.add_argument("--force", action="store_true", help="run the probes even if unsampled")
     init_hook.add_argument(
         "--dry-run", action="store_true", help="show what would be done; run and write nothing"
@@ -430,25 +430,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init_hook.set_defaults(handler=_init_hook)
 
+
+def _add_vm_tools(commands: Any) -> None:
+    """``check-config`` and ``send``: what a site admin runs in or for the VM."""
     check_config = commands.add_parser(
         "check-config",
         help="validate a configuration as the init hook reads it (exit 0 fine, 1 warnings,"
         " 2 errors)",
     )
-    check_config.add_argument("--config", help=config_help)
+    check_config.add_argument("--config", help=CONFIG_HELP)
     check_config.set_defaults(handler=_check_config)
 
     send = commands.add_parser("send", help="deliver the spooled messages to the broker(s)")
-    send.add_argument("--config", help=config_help)
+    send.add_argument("--config", help=CONFIG_HELP)
     send.add_argument(
         "--budget", type=float, default=300.0, help="give up after this many seconds (300)"
     )
     send.set_defaults(handler=_send)
 
+
+def _add_server_commands(commands: Any) -> None:
+    """The monitoring side: consume, ingest, db, ar, downtime, plan, serve, demo."""
     consume = commands.add_parser(
         "consume", help="the broker consumer service: store every result once, ack after commit"
     )
-    consume.add_argument("--config", help=config_help)
+    consume.add_argument("--config", help=CONFIG_HELP)
     consume.add_argument(
         "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
     )
@@ -463,12 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     consume.set_defaults(handler=_consume)
 
-    db_help = "database URL (default $VMSAM_DB, then sqlite:///vmsam.db)"
     ingest = commands.add_parser(
         "ingest",
         help="load results from message files, spool directories or joboutputs into the store",
     )
-    ingest.add_argument("--db", help=db_help)
+    ingest.add_argument("--db", help=DB_HELP)
     ingest.add_argument(
         "--window",
         action="store_true",
@@ -482,13 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade = database_commands.add_parser(
         "upgrade", help="create or upgrade the schema (every command does it on first use)"
     )
-    db_upgrade.add_argument("--db", help=db_help)
+    db_upgrade.add_argument("--db", help=DB_HELP)
     db_upgrade.set_defaults(handler=_db_upgrade)
 
-    _add_report_commands(commands, db_help)
+    _add_report_commands(commands, DB_HELP)
 
     serve = commands.add_parser("serve", help="the shifter dashboard: API and page (uvicorn)")
-    serve.add_argument("--config", help=config_help)
+    serve.add_argument("--config", help=CONFIG_HELP)
     serve.add_argument(
         "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
     )
@@ -502,11 +507,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--keep", action="store_true", help="keep the simulated VM trees")
     demo.set_defaults(handler=_demo)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for ``init-hook`` only its own part, since every VM boot
+    pays for building the parser."""
+    parser = argparse.ArgumentParser(
+        prog="vmsam", description="SAM worker-node tests for the pilot VMs of VM-only sites"
+    )
+    parser.add_argument("--version", action="version", version=f"vmsam {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_init_hook(commands)
+    if command != "init-hook":
+        _add_vm_tools(commands)
+        _add_server_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     status: int = args.handler(args)
     return status
 

@@ -12,15 +12,17 @@ Keys may be added, never renamed (ARCHITECTURE.md). A value may be a Vac/Vcycle
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Literal, TypeVar
+
+    Severity = Literal["error", "warning", "pattern"]
+    _Item = TypeVar("_Item")
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -50,11 +52,8 @@ __all__ = [
 DEFAULT_CONFIG = "/etc/vmsam/vmsam.toml"
 DEFAULT_DESTINATION = "/queue/grid.probe.metricOutput.EGEE.vmsam"
 
-log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class VMSettings:
+class VMSettings(NamedTuple):
     """Who this VM is; every empty value is discovered (DOMAIN.md section 2)."""
 
     space: str = ""
@@ -68,13 +67,11 @@ class VMSettings:
     manager_version: str = ""
 
 
-@dataclass(frozen=True)
-class SamplingSettings:
+class SamplingSettings(NamedTuple):
     fraction: float = 0.25
 
 
-@dataclass(frozen=True)
-class PathSettings:
+class PathSettings(NamedTuple):
     cvmfs_root: str = "/cvmfs"
     grid_root: str = "/cvmfs/grid.cern.ch"
     scratch: str = "/scratch"
@@ -93,8 +90,7 @@ class PathSettings:
     joboutputs_dirs: tuple[str, ...] = ("/var/spool/joboutputs", "/etc/machineoutputs")
 
 
-@dataclass(frozen=True)
-class DiscoverySettings:
+class DiscoverySettings(NamedTuple):
     """Network locations asked when nothing local answers; ``network = false`` never asks."""
 
     network: bool = True
@@ -102,19 +98,17 @@ class DiscoverySettings:
     openstack_url: str = "http://169.254.169.254"
 
 
-@dataclass(frozen=True)
-class ExtraProbe:
+class ExtraProbe(NamedTuple):
     """One site plugin of ``[probes] extra``: its command line as written (split with shell
     rules when it runs) and the test name chosen for it ("" = from the executable's name)."""
 
     command: str
     name: str = ""
     # its place in the list as written (1-based), to name it in reports
-    entry: int = field(default=0, compare=False)
+    entry: int = 0
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
+class ProbeSettings(NamedTuple):
     timeout: float = 30.0
     budget: float = 90.0
     repositories: tuple[str, ...] = ()
@@ -123,8 +117,7 @@ class ProbeSettings:
     critical: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class BrokerSettings:
+class BrokerSettings(NamedTuple):
     urls: tuple[str, ...] = ()
     destination: str = DEFAULT_DESTINATION
     user: str = ""
@@ -139,43 +132,36 @@ class BrokerSettings:
     vhost: str = ""
 
 
-@dataclass(frozen=True)
-class ConsumerSettings:
+class ConsumerSettings(NamedTuple):
     destination: str = DEFAULT_DESTINATION
     db: str = ""
 
 
-@dataclass(frozen=True)
-class OutputSettings:
+class OutputSettings(NamedTuple):
     shutdown_on_critical: bool = False
 
 
-@dataclass(frozen=True)
-class ApiSettings:
+class ApiSettings(NamedTuple):
     token: str = ""
 
 
-@dataclass(frozen=True)
-class Settings:
-    vm: VMSettings = field(default_factory=VMSettings)
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    paths: PathSettings = field(default_factory=PathSettings)
-    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
-    probes: ProbeSettings = field(default_factory=ProbeSettings)
-    broker: BrokerSettings = field(default_factory=BrokerSettings)
-    consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
-    outputs: OutputSettings = field(default_factory=OutputSettings)
-    api: ApiSettings = field(default_factory=ApiSettings)
+class Settings(NamedTuple):
+    vm: VMSettings = VMSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    paths: PathSettings = PathSettings()
+    discovery: DiscoverySettings = DiscoverySettings()
+    probes: ProbeSettings = ProbeSettings()
+    broker: BrokerSettings = BrokerSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    outputs: OutputSettings = OutputSettings()
+    api: ApiSettings = ApiSettings()
 
 
 # the sections the VM side reads; [consumer] and [api] can never affect a VM
 VM_SECTIONS = ("vm", "sampling", "paths", "discovery", "probes", "broker", "outputs")
 
-Severity = Literal["error", "warning", "pattern"]
 
-
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with (or to note about) the configuration, naming its key.
 
     ``error``: the value was not used (its default applies), ``warning``: it is used but
@@ -193,8 +179,7 @@ class Problem:
         return f"{where} {self.message}" if where else self.message
 
 
-@dataclass(frozen=True)
-class Configuration:
+class Configuration(NamedTuple):
     """Settings read leniently, with every problem found on the way.
 
     ``unusable`` says why the file could not be used at all (unreadable, not TOML): the
@@ -245,7 +230,6 @@ _BROKER_URL = re.compile(
     r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]]+)):(?P<port>\d{1,5})$"
 )
 _EXTRA_KEYS = {"command", "name"}
-_Item = TypeVar("_Item")
 
 
 def parse_broker_url(url: str) -> tuple[str, int] | None:
@@ -407,7 +391,7 @@ def _to_extras(
     else:
         extras = _each_item(value, _to_extra, key, source, collector)
     found = tuple(
-        dataclasses.replace(extra, entry=index)
+        extra._replace(entry=index)
         for index, extra in enumerate(extras, 1)
         if extra is not None and _supplied(extra.command)
     )
@@ -483,10 +467,7 @@ def _check_limits(section: str, key: str, number: float) -> None:
 
 def _known_keys() -> dict[str, set[str]]:
     defaults = Settings()
-    return {
-        section.name: {key.name for key in dataclasses.fields(getattr(defaults, section.name))}
-        for section in dataclasses.fields(Settings)
-    }
+    return {section: set(getattr(defaults, section)._fields) for section in Settings._fields}
 
 
 def _apply(
@@ -518,12 +499,14 @@ def _apply(
             if coerced is not None:
                 updates[key] = coerced
         if updates:
-            changed[section] = dataclasses.replace(current, **updates)
-    return dataclasses.replace(settings, **changed) if changed else settings
+            changed[section] = current._replace(**updates)
+    return settings._replace(**changed) if changed else settings
 
 
 def _read(path: str, explicit: bool) -> dict[str, Any] | None:
     """The parsed file; None when the default file does not exist."""
+    import tomllib  # here: a tenth of the interpreter's start-up, paid only with a file
+
     try:
         with open(path, "rb") as stream:
             return tomllib.load(stream)
@@ -646,8 +629,12 @@ def load_settings(path: str | None = None, *, environ: Mapping[str, str] | None 
         raise ConfigError(configuration.source, configuration.unusable)
     for problem in configuration.errors:
         raise ConfigError(problem.source, problem.message.split("; ")[0], problem.key or None)
-    for problem in configuration.warnings:
-        log.warning("%s", problem)
+    if configuration.warnings:
+        import logging
+
+        log = logging.getLogger(__name__)
+        for problem in configuration.warnings:
+            log.warning("%s", problem)
     return configuration.settings
 
 

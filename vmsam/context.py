@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from vmsam import mjf
 from vmsam.config import Settings
@@ -30,8 +30,7 @@ _VCYCLE_URL = re.compile(
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class VMContext:
+class VMContext(NamedTuple):
     """What the VM knows about itself; None where it could not be found."""
 
     space: str | None
@@ -48,11 +47,9 @@ class VMContext:
     joboutputs: str | None
     problems: tuple[str, ...]
     # where each found value came from ("configuration", "jobfeatures job_id", ...)
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    sources: Mapping[str, str] = MappingProxyType({})
     # the feature sets found, so the hook reads vmsam_fraction without discovering again
-    features: mjf.Features = field(
-        default_factory=lambda: mjf.Features(machine=None, job=None), compare=False, repr=False
-    )
+    features: mjf.Features = mjf.Features(machine=None, job=None)
 
     def publishable(self) -> str | None:
         """None when results can be published; else why not (HOOK.md: no VO, no space)."""
@@ -227,6 +224,8 @@ class _Discovery:
     def _hostname(self) -> str:
         if self.vm.hostname:
             return self._found("hostname", self.vm.hostname, "configuration")
+        import socket  # only when the configuration does not name the host
+
         return self._found("hostname", socket.getfqdn(), "socket.getfqdn()")
 
     def _fqan(self, vo: str | None) -> str | None:

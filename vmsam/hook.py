@@ -11,16 +11,15 @@ impossible (no VO, no space, no broker, a file that cannot be read) stops publis
 then the probes still run and the results still reach joboutputs and syslog.
 
 Every boot pays for this module up to the sampling decision, and most VMs are not sampled:
-what only a tested VM needs (the runner, the probe set, messages, spool, publisher, JSON)
-is imported after the decision.
+what only a tested VM needs (the runner, the probe set, messages, spool, publisher) is
+imported after the decision, and what every boot needs is made of named tuples and plain
+classes (``dataclasses`` alone would cost a third of the interpreter's start-up).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmsam import __version__
@@ -29,6 +28,8 @@ from vmsam.context import VMContext, discover_context
 from vmsam.sampling import Decision, decide, effective_fraction
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from vmsam.probeset import ProbeSet
     from vmsam.runner import ProbeOutcome
 
@@ -40,21 +41,23 @@ EXIT_CONFIGURATION = 3
 EXIT_UNDELIVERED = 1
 
 
-@dataclass
 class HookReport:
     """What one run did; the CLI prints it, joboutputs keeps it."""
 
-    context: VMContext
-    decision: Decision
-    configuration: Configuration
-    outcomes: list[ProbeOutcome] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    critical_failures: list[str] = field(default_factory=list)
-    # configuration problems found while running (extra entries, critical names)
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    sent: int = 0
-    remaining: int = 0
+    def __init__(
+        self, context: VMContext, decision: Decision, configuration: Configuration
+    ) -> None:
+        self.context = context
+        self.decision = decision
+        self.configuration = configuration
+        self.outcomes: list[ProbeOutcome] = []
+        self.messages: list[str] = []
+        self.critical_failures: list[str] = []
+        # configuration problems found while running (extra entries, critical names)
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.sent = 0
+        self.remaining = 0
 
     @property
     def all_problems(self) -> list[Problem]:
@@ -80,11 +83,30 @@ class _Syslog:
         self._syslog.syslog(self._syslog.LOG_INFO, line)
 
 
-def _results_document(report: HookReport, settings: Settings) -> str:
-    import json
-
+def _result_entries(report: HookReport, settings: Settings) -> list[dict[str, object]]:
+    if not report.outcomes:
+        return []  # an unsampled VM: nothing more to import
     from vmsam.messages import format_timestamp
     from vmsam.runner import metric_name
+
+    vo = report.context.vo or settings.vm.vo or "unknown"
+    return [
+        {
+            "test": o.test,
+            "metric": metric_name(vo, o.test),
+            "status": o.status,
+            "summary": o.summary,
+            "details": o.details,
+            "perfdata": o.perfdata,
+            "duration": o.duration,
+            "timestamp": format_timestamp(o.timestamp),
+        }
+        for o in report.outcomes
+    ]
+
+
+def _results_document(report: HookReport, settings: Settings) -> str:
+    import json
 
     ctx = report.context
     document = {
@@ -109,19 +131,7 @@ def _results_document(report: HookReport, settings: Settings) -> str:
                 for p in report.all_problems
             ],
         },
-        "results": [
-            {
-                "test": o.test,
-                "metric": metric_name(ctx.vo or settings.vm.vo or "unknown", o.test),
-                "status": o.status,
-                "summary": o.summary,
-                "details": o.details,
-                "perfdata": o.perfdata,
-                "duration": o.duration,
-                "timestamp": format_timestamp(o.timestamp),
-            }
-            for o in report.outcomes
-        ],
+        "results": _result_entries(report, settings),
         "notes": report.notes,
         "delivery": {"sent": report.sent, "remaining": report.remaining},
         "messages": report.messages,

@@ -10,15 +10,13 @@ call carries a timeout, and a source that cannot be read raises ``MJFError``.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 __all__ = [
@@ -101,14 +99,23 @@ class DirectoryFeatures(FeatureSet):
             raise MJFError(f"{self.location}: {exc.strerror or exc}") from exc
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
+def _hrefs(html: str) -> list[str]:
+    """The link targets of a directory listing (only a VM whose MJF is served over HTTP
+    pays for the HTML parser)."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+
+    parser = Links()
+    parser.feed(html)
+    return parser.hrefs
 
 
 class HTTPFeatures(FeatureSet):
@@ -149,15 +156,15 @@ class HTTPFeatures(FeatureSet):
         return None if response is None else response.text.strip()
 
     def keys(self) -> list[str]:
+        from urllib.parse import unquote, urljoin, urlsplit
+
         response = self._fetch(self.location + "/")
         if response is None:
             raise MJFError(f"{self.location}: HTTP 404 Not Found")
-        parser = _Links()
-        parser.feed(response.text)
         base = str(response.url)
         directories = {urlsplit(base).path.rstrip("/"), urlsplit(self.location).path.rstrip("/")}
         found = set()
-        for href in parser.hrefs:
+        for href in _hrefs(response.text):
             path = urlsplit(urljoin(base, href)).path
             parent, _, name = path.rpartition("/")
             if name and parent in directories and not name.startswith("."):
@@ -166,6 +173,8 @@ class HTTPFeatures(FeatureSet):
 
 
 def _ssl_context() -> ssl.SSLContext:
+    import ssl
+
     context = ssl.create_default_context()
     ca_dir = os.environ.get("X509_CERT_DIR") or GRID_CA_DIR
     if os.path.isdir(ca_dir):
@@ -182,8 +191,7 @@ def open_features(location: str, *, timeout: float = 5.0) -> FeatureSet:
     raise MJFError(f"not a directory path or http(s) URL: {location!r}")
 
 
-@dataclass
-class Features:
+class Features(NamedTuple):
     """Both feature sets; either may be None when it was not found."""
 
     machine: FeatureSet | None

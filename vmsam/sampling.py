@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from vmsam.mjf import FeatureSet, MJFError
 
@@ -21,8 +20,7 @@ __all__ = ["FRACTION_KEY", "Decision", "decide", "effective_fraction"]
 FRACTION_KEY = "vmsam_fraction"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     sampled: bool
     fraction: float
     reason: str  # the log line, e.g. "sampled: hash(uuid)=0.1234 < fraction 0.25 (from ...)"
@@ -74,6 +72,8 @@ def decide(
     else:
         # no identity to hash: a fair draw still keeps the expected rate
         what = "no VM UUID, random draw"
+        import random
+
         position = random.random()  # noqa: S311 - sampling, not security
     sampled = position < fraction
     verdict, comparison = ("sampled", "<") if sampled else ("not sampled", ">=")
