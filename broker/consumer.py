@@ -70,6 +70,7 @@ from vmsam._stomp import (
     StompLog,
     endpoints,
     left,
+    no_connected,
     stomp_log,
 )
 from vmsam.config import BrokerSettings, Settings
@@ -203,10 +204,11 @@ class _Session(Link):
     ) -> None:
         """Connect, subscribe and have the subscription confirmed before ``until``; the
         socket is shut at ``until`` whatever stomp.py is doing."""
+        started = time.monotonic()
         self._arm(until)
         try:
             self._connect(stomp_log)
-            self._wait(lambda: self._connected, until, "no answer to CONNECT in time")
+            self._wait(lambda: self._connected, until, no_connected(until - started))
             headers = {
                 "activemq.prefetchSize": str(options.prefetch),
                 "prefetch-count": str(options.prefetch),
@@ -218,7 +220,8 @@ class _Session(Link):
                 )
             except (stomp.exception.StompException, OSError) as exc:
                 raise BrokerTrouble(self.failure or f"cannot subscribe: {exc}") from exc
-            self._wait(lambda: self._subscribed, until, "no receipt for SUBSCRIBE in time")
+            late = f"no receipt for SUBSCRIBE within {round(until - started, 1):g} s"
+            self._wait(lambda: self._subscribed, until, late)
         finally:
             self._disarm()
 
@@ -227,7 +230,8 @@ class _Session(Link):
             while not done() and not self.failure and not self._stop.is_set():
                 if not self._condition.wait(min(_POLL, left(until))) and not left(until):
                     break
-            if self.failure:
+            # our watchdog's abort at ``until`` is no reason: what it cut short is
+            if self.failure and (done() or self.failure != self.ABORTED):
                 raise BrokerTrouble(self.failure)
             if not done():
                 raise BrokerTrouble("stopping" if self._stop.is_set() else late)

@@ -216,6 +216,7 @@ def test_broker_requiring_client_certificates_refuses_others(
     sent = _send(config)
     assert sent.returncode == EXIT_TEMPFAIL
     assert f"vmsam send: {tls_broker.tls_address}: " in sent.stderr
+    assert "TLS: certificate rejected by the broker" in sent.stderr
     assert "sent 0 message(s), 3 left in the spool" in sent.stdout
     assert _left_in_spool(config) == 3
 
@@ -234,6 +235,6 @@ def test_wrong_password_is_a_broker_error_and_keeps_the_messages(
     _spooled(config, 3)
     sent = _send(config)
     assert sent.returncode == EXIT_TEMPFAIL
-    assert "broker error" in sent.stderr
+    assert "login refused by the broker" in sent.stderr
     assert "password" in sent.stderr.lower()
     assert _left_in_spool(config) == 3

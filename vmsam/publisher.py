@@ -41,6 +41,7 @@ from vmsam._stomp import (
     StompLog,
     endpoints,
     left,
+    no_connected,
     stomp_log,
 )
 from vmsam.config import BrokerSettings, Settings
@@ -106,12 +107,13 @@ class _Connection(Link):
     def open(self, until: float, deadline: float, log: StompLog) -> None:
         """Connect and wait for CONNECTED until ``until``; after ``deadline`` the socket is
         shut whatever we are doing."""
+        started = time.monotonic()
         self._arm(deadline)
         self._connect(log)
         with self._condition:
             self._condition.wait_for(lambda: self._connected or bool(self.failure), left(until))
             if not self._connected:
-                raise BrokerTrouble(self.failure or "no answer to CONNECT in time")
+                raise BrokerTrouble(self.reason(no_connected(until - started)))
 
     def send(self, data: bytes, receipt: bool) -> str | None:
         """Send one message; with ``receipt``, return the receipt id that will confirm it."""
