@@ -98,35 +98,49 @@ def test_stopping_a_claim_leaves_the_rest_unlocked(tmp_path: Path) -> None:
 
 
 CLAIMER = """
-import sys, time
+import os, sys, time
+from pathlib import Path
 from vmsam.spool import Spool
 spool = Spool(sys.argv[1])
+# all claimers start together: ready, then wait for the test's go
+barrier = Path(sys.argv[2])
+(barrier / f"ready-{os.getpid()}").touch()
+while not (barrier / "go").exists():
+    time.sleep(0.005)
 got = []
 while True:
-    batch = list(spool.claim())
-    if not batch:
-        break
-    for message in batch:
+    claimed = 0
+    # one element at a time, so that the claimers interleave
+    for message in spool.claim():
         got.append(message.body)
         spool.remove(message.name)
+        claimed += 1
+    if not claimed:
+        break
 print("\\n".join(got))
 """
 
 
 def test_two_concurrent_processes_never_claim_the_same_element(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
+    queue_dir, barrier = tmp_path / "spool", tmp_path / "barrier"
+    barrier.mkdir()
+    spool = Spool(queue_dir)
     total = 3000
     for i in range(total):
         spool.add(f"m{i:05d}")
     claimers = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(tmp_path)],
+            [sys.executable, "-c", CLAIMER, str(queue_dir), str(barrier)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=Path(__file__).parent.parent,
         )
         for _ in range(3)
     ]
+    deadline = time.monotonic() + 60
+    while len(list(barrier.glob("ready-*"))) < len(claimers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (barrier / "go").touch()
     outputs = [c.communicate(timeout=120)[0].split() for c in claimers]
     assert all(c.returncode == 0 for c in claimers)
     seen = Counter(body for output in outputs for body in output)
