@@ -298,3 +298,24 @@ def test_a_broken_file_runs_the_probes_and_says_why_nothing_is_published(
     assert {r["test"] for r in document["results"]} == TESTS
     assert document["messages"] == []
     assert document["configuration"]["unusable"]
+
+
+def test_send_delivers_despite_a_bad_value_elsewhere(
+    healthy_vm: SimulatedVM, activemq, destination: str
+) -> None:
+    config = write_config(healthy_vm, destination=destination)
+    vmsam("init-hook", "--config", str(config))
+    assert spooled(healthy_vm) == 4
+    write_config(healthy_vm, broker_urls=[activemq.address], destination=destination)
+    timeout_typo(config, healthy_vm.layout.root)
+    subscriber = Subscriber(activemq, destination)
+    try:
+        sent = vmsam("send", "--config", str(config))
+        bodies = subscriber.wait_for(4)
+    finally:
+        subscriber.close()
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "configuration error: " in sent.stderr
+    assert "[probes] timeout" in sent.stderr
+    assert len(bodies) == 4
+    assert spooled(healthy_vm) == 0
