@@ -32,10 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 import reference_ar  # the sibling modules: this file runs as a script
 from bench_store import pg_database
 
-from vmsam.availability import DayFigures, DowntimeWindow, Engine, Membership, Sample
-from vmsam.messages import MetricResult, encode
-from vmsam.reports import ar_document, freshness
-from vmsam.store import Received, Store, TimelineRow
+from vmsam.server.availability import DayFigures, DowntimeWindow, Engine, Membership, Sample
+from vmsam.server.reports import ar_document, freshness
+from vmsam.server.store import Received, Store, TimelineRow
+from vmsam.shared.messages import MetricResult, encode
 
 VO = "dteam"
 METRICS = tuple(f"org.{VO}.WN-{test}" for test in ("cvmfs", "middleware", "scratch", "mjf"))

@@ -38,11 +38,11 @@ from typing import Any
 import sqlalchemy as sa
 import stomp
 
-from broker.activemq import ActiveMQ
 from broker.consumer import ConsumerOptions
-from vmsam import messages
-from vmsam.config import BrokerSettings
-from vmsam.publisher import Publisher
+from tests.support.activemq import ActiveMQ
+from vmsam.shared import messages
+from vmsam.shared.config import BrokerSettings
+from vmsam.vm.publisher import Publisher
 
 QUEUE = "/queue/bench.consume"
 VMSAM = Path(sys.executable).parent / "vmsam"

@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from broker.activemq import ActiveMQ
-from vmsam.simulate import VMLayout, build_vm, write_config
+from tests.support.activemq import ActiveMQ
+from vmsam.demo.simulate import VMLayout, build_vm, write_config
 
 BIN = Path(sys.executable).parent
 

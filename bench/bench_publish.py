@@ -20,10 +20,10 @@ import time
 
 import stomp
 
-from broker.activemq import ActiveMQ
-from vmsam.config import BrokerSettings
-from vmsam.publisher import HEADERS, Publisher
-from vmsam.spool import Spool
+from tests.support.activemq import ActiveMQ
+from vmsam.shared.config import BrokerSettings
+from vmsam.vm.publisher import HEADERS, Publisher
+from vmsam.vm.spool import Spool
 
 DESTINATION = "/queue/bench.publish"
 # the spool's file operations share the disk with the broker's store here; on tmpfs they

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from vmsam.messages import MetricResult, encode
-from vmsam.store import Received, Store
+from vmsam.server.store import Received, Store
+from vmsam.shared.messages import MetricResult, encode
 
 TESTS = ("cvmfs", "middleware", "scratch", "mjf")
 SPACES = 1000  # 200 sites x 5 spaces

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from vmsam.availability import DowntimeWindow, Membership, Profiles, Sample
+from vmsam.server.availability import DowntimeWindow, Membership, Profiles, Sample
 
 STATES = ("OK", "WARNING", "UNKNOWN", "MISSING", "CRITICAL", "DOWNTIME")
 DAY = 86400

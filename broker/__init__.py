@@ -1,1 +1,1 @@
-"""Broker side: the STOMP consumer service and the broker configuration for tests."""
+"""The broker consumer service: STOMP subscription, validation, storage, dead letters."""

@@ -30,7 +30,7 @@ consumer. An ACK only means something on the connection that delivered the messa
 a reconnect, the messages of the old connection still in hand are stored but not acked
 (the broker delivers them again and the store deduplicates them).
 
-stomp.py 9 traps handled here and in ``vmsam._stomp`` (DOMAIN.md section 9): TCP_NODELAY;
+stomp.py 9 traps handled here and in ``vmsam.shared.stomp`` (DOMAIN.md section 9): TCP_NODELAY;
 our own deadline around the TCP connect, CONNECTED and the subscription's receipt (a
 watchdog shuts the socket); reconnect after a drop with exponential backoff, jittered and capped,
 going round the broker list and subscribing again; ``auto_decode=False`` so that invalid
@@ -61,7 +61,10 @@ from typing import Any
 import stomp.exception
 
 from broker._metrics import Metrics
-from vmsam._stomp import (
+from vmsam.server.store import Received, Store, StoreError
+from vmsam.shared.config import BrokerSettings, Settings
+from vmsam.shared.errors import ConsumerError
+from vmsam.shared.stomp import (
     TLS,
     BrokerConfigError,
     BrokerTrouble,
@@ -73,8 +76,6 @@ from vmsam._stomp import (
     no_connected,
     stomp_log,
 )
-from vmsam.config import BrokerSettings, Settings
-from vmsam.store import Received, Store, StoreError
 
 __all__ = ["ACK_MODES", "Consumer", "ConsumerError", "ConsumerOptions", "run_consumer"]
 
@@ -104,11 +105,6 @@ class ConsumerOptions:
     retry_max: float = 10.0
     # after a stop, how long the batch in hand may keep waiting for the database
     shutdown_grace: float = 30.0
-
-
-class ConsumerError(Exception):
-    """The consumer's settings cannot work (no broker, a malformed URL, unusable TLS files,
-    an unknown ack mode)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The Machine/Job Features options every probe that reads MJF takes, and the lookup they ask.
 
-The init hook (vmsam.hook.probe_specs) passes these names, so they are declared once here.
+The init hook (vmsam.vm.hook.probe_specs) passes these names, so they are declared once here.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from vmsam.mjf import DISCOVERY_TIMEOUT, Features, discover
+from vmsam.vm.mjf import DISCOVERY_TIMEOUT, Features, discover
 
 DEFAULT_ETC_DIR = "/etc"
 DEFAULT_VAC_URL = "http://169.254.169.253"
@@ -78,7 +78,7 @@ def discover_features(
     environ: Mapping[str, str] | None = None,
     discovery_timeout: float = DISCOVERY_TIMEOUT,
 ) -> Features:
-    """vmsam.mjf.discover with the locations the options of add_mjf_arguments gave."""
+    """vmsam.vm.mjf.discover with the locations the options of add_mjf_arguments gave."""
     return discover(
         args.machinefeatures,
         args.jobfeatures,

@@ -39,7 +39,7 @@ from probes._plugin import (
     reason,
     run,
 )
-from vmsam import mjf
+from vmsam.vm import mjf
 
 SERVICE = "WN-MIDDLEWARE"
 DEFAULT_GRID_ROOT = "/cvmfs/grid.cern.ch"

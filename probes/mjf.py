@@ -29,7 +29,7 @@ from probes._plugin import (
     reason,
     run,
 )
-from vmsam.mjf import DISCOVERY_TIMEOUT, Features, FeatureSet, MJFError, MJFTimeout
+from vmsam.vm.mjf import DISCOVERY_TIMEOUT, Features, FeatureSet, MJFError, MJFTimeout
 
 SERVICE = "WN-MJF"
 

@@ -48,7 +48,7 @@ from probes._system import (
     read_mounts,
     read_swaps,
 )
-from vmsam.mjf import Features, MJFError
+from vmsam.vm.mjf import Features, MJFError
 
 SERVICE = "WN-SCRATCH"
 GB = 10**9

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from vmsam.messages import MetricResult
+from vmsam.shared.messages import MetricResult
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

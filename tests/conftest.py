@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import nagios
-from vmsam.simulate import VMLayout, build_vm
+from vmsam.demo.simulate import VMLayout, build_vm
 
 BIN = Path(sys.executable).parent
 
@@ -65,7 +65,7 @@ def activemq():
 
     Tests that kill or restart it must leave it running (``start()`` again) when they end.
     """
-    from broker.activemq import ActiveMQ
+    from tests.support.activemq import ActiveMQ
 
     with ActiveMQ() as broker:
         yield broker

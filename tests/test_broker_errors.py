@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from broker.activemq import ActiveMQ, free_port
 from broker.consumer import Consumer, ConsumerOptions
 from tests.consumer import BIN, ConsumerProcess
 from tests.rabbitmq import RabbitMQ, rabbitmq_fixture  # noqa: F401 - the fixture
+from tests.support.activemq import ActiveMQ, free_port
 from tests.test_publisher import PKI, _frames, _silent, fake_broker
 from tests.test_tls_broker import PASSWORD, USER, other_pki, pki, tls_broker  # noqa: F401
-from vmsam._stomp import Endpoint, connect_failure, refusal
-from vmsam.config import BrokerSettings
-from vmsam.publisher import Publisher
-from vmsam.spool import Spool
+from vmsam.shared.config import BrokerSettings
+from vmsam.shared.stomp import Endpoint, connect_failure, refusal
+from vmsam.vm.publisher import Publisher
+from vmsam.vm.spool import Spool
 
 EXIT_TEMPFAIL = 75
 VHOST_HINT = '(set [broker] vhost, for RabbitMQ usually "/")'

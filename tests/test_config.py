@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vmsam.config import (
+from vmsam.shared.config import (
     DEFAULT_DESTINATION,
     ConfigError,
     Settings,
@@ -198,14 +198,14 @@ def test_not_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_missing_default_file_gives_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("vmsam.config.DEFAULT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setattr("vmsam.shared.config.DEFAULT_CONFIG", str(tmp_path / "absent.toml"))
     assert load_settings(environ=NO_ENV) == Settings()
     # an empty $VMSAM_CONFIG names no file
     assert load_settings(environ={"VMSAM_CONFIG": ""}) == Settings()
 
 
 def test_present_default_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("vmsam.config.DEFAULT_CONFIG", write(tmp_path, '[vm]\nvo = "atlas"'))
+    monkeypatch.setattr("vmsam.shared.config.DEFAULT_CONFIG", write(tmp_path, '[vm]\nvo = "atlas"'))
     assert load_settings(environ=NO_ENV).vm.vo == "atlas"
 
 
@@ -256,7 +256,7 @@ def test_flags_override_the_environment(tmp_path: Path) -> None:
 def test_unknown_sections_and_keys_are_tolerated_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="vmsam.config"):
+    with caplog.at_level(logging.WARNING, logger="vmsam.shared.config"):
         settings = load(
             tmp_path,
             '[future]\nx = 1\n[vm]\nvo = "lhcb"\ncolour = "blue"\n[vm.nested]\ny = 2',
@@ -279,7 +279,7 @@ def test_settings_are_immutable_and_overrides_copy(tmp_path: Path) -> None:
 
 
 def read(tmp_path: Path, text: str, **kwargs: object):
-    from vmsam.config import read_settings
+    from vmsam.shared.config import read_settings
 
     return read_settings(write(tmp_path, text), environ=NO_ENV, **kwargs)  # type: ignore[arg-type]
 
@@ -302,7 +302,7 @@ def test_a_bad_value_falls_back_to_its_default_and_the_rest_is_used(tmp_path: Pa
 
 
 def test_sections_the_vm_does_not_read_cannot_affect_it(tmp_path: Path) -> None:
-    from vmsam.config import VM_SECTIONS
+    from vmsam.shared.config import VM_SECTIONS
 
     text = '[vm]\nvo = "lhcb"\n[consumer]\ndb = 5\n[api]\ntoken = ["x"]\n'
     configuration = read(tmp_path, text, sections=VM_SECTIONS)
@@ -340,7 +340,7 @@ def test_one_bad_list_entry_costs_only_itself(tmp_path: Path) -> None:
 
 
 def test_unreadable_or_broken_files_are_unusable_not_fatal(tmp_path: Path) -> None:
-    from vmsam.config import read_settings
+    from vmsam.shared.config import read_settings
 
     broken = read(tmp_path, "[vm\nvo = ")
     assert broken.unusable.startswith("not valid TOML")
@@ -391,6 +391,6 @@ def test_settings_that_would_do_nothing_are_said(tmp_path: Path) -> None:
     ],
 )
 def test_one_string_of_commands_splits_outside_quotes(text: str, commands: list[str]) -> None:
-    from vmsam.config import split_commands
+    from vmsam.shared.config import split_commands
 
     assert split_commands(text) == commands

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from vmsam.config import Settings, with_overrides
-from vmsam.context import VAC, VCYCLE, discover_context
-from vmsam.simulate.mjf import MJFServer, job_features, machine_features, write_features
+from vmsam.demo.simulate.mjf import MJFServer, job_features, machine_features, write_features
+from vmsam.shared.config import Settings, with_overrides
+from vmsam.vm.context import VAC, VCYCLE, discover_context
 
 UUID = "5b1a3b5e-2f4a-4c61-9b7e-0d3c2a1f9e88"
 OTHER_UUID = "0f6c1f7e-8a0e-4d39-a1f2-6b7c8d9e0a1b"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import stomp
 
-from broker.activemq import free_port
-from vmsam import messages
-from vmsam.simulate import SimulatedVM, write_config
+from tests.support.activemq import free_port
+from vmsam.demo.simulate import SimulatedVM, write_config
+from vmsam.shared import messages
 
 BIN = Path(sys.executable).parent
 TESTS = {"cvmfs", "middleware", "scratch", "mjf"}
@@ -91,7 +91,7 @@ def results_document(vm: SimulatedVM) -> dict:
 
 
 def spooled(vm: SimulatedVM) -> int:
-    from vmsam.spool import Spool
+    from vmsam.vm.spool import Spool
 
     return Spool(vm.layout.spool).count() if vm.layout.spool.exists() else 0
 

@@ -26,7 +26,7 @@ from tests.test_hook import (
     spooled,
     vmsam,
 )
-from vmsam.simulate import SimulatedVM, write_config
+from vmsam.demo.simulate import SimulatedVM, write_config
 
 
 def script(directory: Path, name: str, body: str) -> str:

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from vmsam.simulate import SimulatedVM, write_config
+from vmsam.demo.simulate import SimulatedVM, write_config
 
 # what an unsampled VM must not pay for: the runner and the publishing stack, network and
 # TLS modules, dataclasses (a third of the interpreter's start-up), logging, tempfile
@@ -25,12 +25,12 @@ NOT_ON_THE_BOOT_PATH = (
     "httpx",
     "stomp",
     "dirq",
-    "vmsam.runner",
-    "vmsam.probeset",
-    "vmsam.messages",
-    "vmsam.publisher",
-    "vmsam.spool",
-    "vmsam._stomp",
+    "vmsam.vm.runner",
+    "vmsam.vm.probeset",
+    "vmsam.shared.messages",
+    "vmsam.vm.publisher",
+    "vmsam.vm.spool",
+    "vmsam.shared.stomp",
 )
 
 PROGRAM = """
@@ -62,4 +62,4 @@ def test_an_unsampled_boot_imports_nothing_it_does_not_need(healthy_vm: Simulate
     # the check can fail: a sampled run does import them
     status, modules, _ = imported("init-hook", "--config", str(config), "--force")
     assert status == 0
-    assert {"vmsam.runner", "vmsam.messages", "subprocess"} <= modules
+    assert {"vmsam.vm.runner", "vmsam.shared.messages", "subprocess"} <= modules

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from vmsam import joboutputs
+from vmsam.vm import joboutputs
 
 
 class _PutHandler(http.server.BaseHTTPRequestHandler):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmsam import messages
-from vmsam.messages import MessageError, MetricResult
+from vmsam.shared import messages
+from vmsam.shared.messages import MessageError, MetricResult
 
 EXAMPLE = """serviceURI: vac01.tier2.hep.manchester.ac.uk
 hostName: vac01.tier2.hep.manchester.ac.uk

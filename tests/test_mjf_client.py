@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from vmsam.mjf import (
+from vmsam.demo.simulate.mjf import MJFServer, write_features
+from vmsam.vm.mjf import (
     DirectoryFeatures,
     Features,
     HTTPFeatures,
@@ -28,7 +29,6 @@ from vmsam.mjf import (
     discover,
     open_features,
 )
-from vmsam.simulate.mjf import MJFServer, write_features
 
 MACHINE = {"total_cpu": "8", "hs06": "84.0", "shutdowntime": "2000000000"}
 JOB = {"allocated_cpu": "4", "job_id": "abc-123", "wall_limit_secs": "3600"}

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from vmsam.config import ExtraProbe, ProbeSettings, Settings
-from vmsam.probeset import (
+from vmsam.shared.config import ExtraProbe, ProbeSettings, Settings
+from vmsam.vm.probeset import (
     BUILTIN_TESTS,
     critical_tests,
     executable_problem,
     executable_test_name,
     extra_probes,
 )
-from vmsam.runner import metric_name
+from vmsam.vm.runner import metric_name
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import stomp
 
-from broker.activemq import free_port
 from tests.conftest import requires_root
-from vmsam.config import BrokerSettings, PathSettings, Settings
-from vmsam.publisher import Publisher, PublishError, send_spool
-from vmsam.spool import Spool, SpooledMessage, SpoolError
+from tests.support.activemq import free_port
+from vmsam.shared.config import BrokerSettings, PathSettings, Settings
+from vmsam.vm.publisher import Publisher, PublishError, send_spool
+from vmsam.vm.spool import Spool, SpooledMessage, SpoolError
 
 
 def _body(i: int) -> str:

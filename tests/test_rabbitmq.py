@@ -19,9 +19,9 @@ import stomp
 from tests.consumer import ConsumerProcess, counts, database, records, wait_until
 from tests.rabbitmq import RabbitMQ, rabbitmq_fixture  # noqa: F401 - the fixture
 from tests.test_hook import TESTS, check_consumer_rules, consumer_parse
-from vmsam import messages
-from vmsam.simulate import SimulatedVM, VMLayout, build_vm, write_config
-from vmsam.spool import Spool
+from vmsam.demo.simulate import SimulatedVM, VMLayout, build_vm, write_config
+from vmsam.shared import messages
+from vmsam.vm.spool import Spool
 
 BIN = Path(sys.executable).parent
 

@@ -8,8 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from vmsam import runner
-from vmsam.runner import ProbeSpec
+from vmsam.vm import runner
+from vmsam.vm.runner import ProbeSpec
 
 
 def alive(pid: int) -> bool:

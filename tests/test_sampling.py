@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmsam.mjf import DirectoryFeatures
-from vmsam.sampling import FRACTION_KEY, decide, effective_fraction
+from vmsam.vm.mjf import DirectoryFeatures
+from vmsam.vm.sampling import FRACTION_KEY, decide, effective_fraction
 
 UUID = "5b1a3b5e-2f4a-4c61-9b7e-0d3c2a1f9e88"
 

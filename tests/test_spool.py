@@ -15,7 +15,7 @@ import pytest
 from dirq.QueueSimple import QueueSimple
 
 from tests.conftest import requires_root
-from vmsam.spool import Spool, SpoolError
+from vmsam.vm.spool import Spool, SpoolError
 
 BODIES = [
     "serviceURI: a.example\nmetricStatus: OK\nEOT\n",
@@ -100,7 +100,7 @@ def test_stopping_a_claim_leaves_the_rest_unlocked(tmp_path: Path) -> None:
 CLAIMER = """
 import os, sys, time
 from pathlib import Path
-from vmsam.spool import Spool
+from vmsam.vm.spool import Spool
 spool = Spool(sys.argv[1])
 # all claimers start together: ready, then wait for the test's go
 barrier = Path(sys.argv[2])

@@ -12,9 +12,9 @@ import pytest
 
 from broker.consumer import Consumer, ConsumerError
 from tests.test_publisher import PKI
-from vmsam._stomp import TLS, BrokerConfigError, Endpoint, endpoints, stomp_log
-from vmsam.config import BrokerSettings
-from vmsam.publisher import Publisher, PublishError
+from vmsam.shared.config import BrokerSettings
+from vmsam.shared.stomp import TLS, BrokerConfigError, Endpoint, endpoints, stomp_log
+from vmsam.vm.publisher import Publisher, PublishError
 
 
 @pytest.fixture(scope="module")

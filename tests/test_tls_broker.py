@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from broker.activemq import ActiveMQ, Secured
 from tests.consumer import BIN, ConsumerProcess, counts, database, records, wait_until
+from tests.support.activemq import ActiveMQ, Secured
 from tests.test_publisher import PKI
-from vmsam.spool import Spool
+from vmsam.vm.spool import Spool
 
 STORE_PASSWORD = "changeit-vmsam"
 USER, PASSWORD = "vmsam-vm", "s3cret-of-the-vms"

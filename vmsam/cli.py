@@ -1,5 +1,9 @@
 """The ``vmsam`` command. Subcommands import their modules lazily: the init hook runs in
-every VM boot, and an unsampled VM must pay for little more than the interpreter start."""
+every VM boot, and an unsampled VM must pay for little more than the interpreter start.
+
+Errors are mapped to exit codes and messages in one place (``main``): every handler lets
+a ``VmsamError`` rise, and ``main`` prints it as one line and returns its code.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,55 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from vmsam.server.store import Store
+    from vmsam.shared.errors import VmsamError
+
 from vmsam import __version__
 
-EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages remain, try again later
-EXIT_CONFIG = 78  # sysexits EX_CONFIG
+EXIT_USAGE = 2  # bad input: the status argparse itself exits with
 EXIT_NOINPUT = 66  # sysexits EX_NOINPUT: a path to ingest does not exist
 EXIT_IOERR = 74  # sysexits EX_IOERR: some files could not be read
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages remain, try again later
+EXIT_CONFIG = 78  # sysexits EX_CONFIG
+# the modules only the server extra brings: without them a server command says so
+SERVER_MODULES = frozenset(
+    {"sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "psycopg", "prometheus_client"}
+)
+
+
+def exit_status(error: VmsamError) -> int:
+    """The exit code of an error of the tree: the one table of it."""
+    from vmsam.shared import errors
+
+    table: tuple[tuple[type[errors.VmsamError], int], ...] = (
+        (errors.ConfigError, EXIT_CONFIG),
+        (errors.MissingExtra, EXIT_CONFIG),
+        (errors.BrokerConfigError, EXIT_CONFIG),
+        (errors.ProfileError, EXIT_CONFIG),
+        (errors.ServeError, EXIT_CONFIG),
+        (errors.ConsumerError, EXIT_CONFIG),
+        (errors.StoreError, EXIT_TEMPFAIL),
+        (errors.SpoolError, EXIT_TEMPFAIL),
+        (errors.BrokerTrouble, EXIT_TEMPFAIL),
+    )
+    for kind, status in table:
+        if isinstance(error, kind):
+            return status
+    return EXIT_USAGE  # a request that cannot be answered as asked
+
+
+class _Exit(Exception):
+    """A handler's own one-line failure that is no VmsamError (a missing input file)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _store(url: str | None) -> Store:
+    from vmsam.server.store import Store
+
+    return Store(url)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -26,8 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init_hook(args: argparse.Namespace) -> int:
-    from vmsam import hook
-    from vmsam.config import VM_SECTIONS, read_settings
+    from vmsam.shared.config import VM_SECTIONS, read_settings
+    from vmsam.vm import hook
 
     def say(line: str) -> None:
         print(line, flush=True)
@@ -47,7 +94,7 @@ def _init_hook(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from vmsam.checkconfig import check, exit_status
+    from vmsam.vm.checkconfig import check, exit_status
 
     lines, findings = check(args.config)
     for line in lines:
@@ -56,25 +103,17 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from vmsam.config import VM_SECTIONS, read_settings
-    from vmsam.publisher import PublishError, send_spool
-    from vmsam.spool import SpoolError
+    from vmsam.shared.config import VM_SECTIONS, read_settings
+    from vmsam.shared.errors import ConfigError
+    from vmsam.vm.publisher import send_spool
 
     configuration = read_settings(args.config, sections=VM_SECTIONS)
     if configuration.unusable:
-        print(f"vmsam send: {configuration.source}: {configuration.unusable}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise ConfigError(configuration.source, configuration.unusable)
     for problem in configuration.problems:
         if problem.severity != "pattern":
             print(f"vmsam send: configuration {problem.severity}: {problem}", file=sys.stderr)
-    try:
-        report = send_spool(configuration.settings, budget=args.budget)
-    except PublishError as exc:
-        print(f"vmsam send: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except SpoolError as exc:
-        print(f"vmsam send: {exc}", file=sys.stderr)
-        return EXIT_TEMPFAIL
+    report = send_spool(configuration.settings, budget=args.budget)
     for error in report.errors:
         print(f"vmsam send: {error}", file=sys.stderr)
     print(f"sent {report.sent} message(s), {report.remaining} left in the spool")
@@ -82,47 +121,26 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
-    from vmsam.config import ConfigError, load_settings, with_overrides
+    from broker.consumer import run_consumer
+    from vmsam.shared.config import load_settings, with_overrides
 
-    try:
-        settings = with_overrides(
-            load_settings(args.config),
-            consumer={"db": args.db, "destination": args.destination},
-        )
-    except ConfigError as exc:
-        print(f"vmsam consume: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    from broker.consumer import ConsumerError, run_consumer
-
-    try:
-        return run_consumer(
-            settings, metrics_port=args.metrics_port, metrics_host=args.metrics_host
-        )
-    except ConsumerError as exc:
-        print(f"vmsam consume: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    settings = with_overrides(
+        load_settings(args.config), consumer={"db": args.db, "destination": args.destination}
+    )
+    return run_consumer(settings, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
 
 
 def _ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vmsam.ingest import ingest
-    from vmsam.store import Store, StoreError
+    from vmsam.server.ingest import ingest
 
     paths = [Path(path) for path in args.paths]
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
-        print(f"vmsam ingest: no such file or directory: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_NOINPUT
-    try:
-        store = Store(args.db)
-        try:
-            report = ingest(store, paths, window=args.window)
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"vmsam ingest: {exc}", file=sys.stderr)
-        return EXIT_TEMPFAIL
+        raise _Exit(f"no such file or directory: {', '.join(missing)}", EXIT_NOINPUT)
+    with _store(args.db) as store:
+        report = ingest(store, paths, window=args.window)
     for problem in report.unreadable:
         print(f"vmsam ingest: cannot read {problem}", file=sys.stderr)
     saved = report.saved
@@ -135,27 +153,10 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from vmsam.store import Store, StoreError
-
-    try:
-        store = Store(args.db)
-        try:
-            store.upgrade()
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"vmsam db upgrade: {exc}", file=sys.stderr)
-        return EXIT_TEMPFAIL
+    with _store(args.db) as store:
+        store.upgrade()
     print(f"schema of {store} is up to date")
     return 0
-
-
-EXIT_USAGE = 2  # bad input: the status argparse itself exits with
-
-
-def _fail(command: str, message: str, status: int = EXIT_USAGE) -> int:
-    print(f"vmsam {command}: {message}", file=sys.stderr)
-    return status
 
 
 def _figure(value: object) -> str:
@@ -166,31 +167,22 @@ def _ar(args: argparse.Namespace) -> int:
     import json
     from typing import cast
 
-    from vmsam.availability import ProfileError, load_profiles
-    from vmsam.reports import ReportError, ar_document
-    from vmsam.store import Store, StoreError
+    from vmsam.server.availability import load_profiles
+    from vmsam.server.reports import ar_document
 
-    try:
-        profiles = load_profiles(args.profile) if args.profile else None
-        store = Store(args.db)
-        try:
-            document = ar_document(
-                store,
-                site=args.site,
-                endpoint=args.endpoint,
-                service_type=args.service_type,
-                start=args.start,
-                end=args.end,
-                vo=args.vo,
-                granularity=args.granularity,
-                profiles=profiles,
-            )
-        finally:
-            store.close()
-    except (ReportError, ProfileError) as exc:
-        return _fail("ar", str(exc))
-    except StoreError as exc:
-        return _fail("ar", str(exc), EXIT_TEMPFAIL)
+    profiles = load_profiles(args.profile) if args.profile else None
+    with _store(args.db) as store:
+        document = ar_document(
+            store,
+            site=args.site,
+            endpoint=args.endpoint,
+            service_type=args.service_type,
+            start=args.start,
+            end=args.end,
+            vo=args.vo,
+            granularity=args.granularity,
+            profiles=profiles,
+        )
     if args.json:
         print(json.dumps(document))
         return 0
@@ -204,13 +196,12 @@ def _ar(args: argparse.Namespace) -> int:
 
 
 def _downtime_add(args: argparse.Namespace) -> int:
-    from vmsam.reports import ReportError, parse_moment
-    from vmsam.store import Store, StoreError
+    from vmsam.server.reports import parse_moment
+    from vmsam.shared.errors import ReportError
 
-    try:
-        start = parse_moment(args.start, "start")
-        end = parse_moment(args.end, "end")
-        store = Store(args.db)
+    start = parse_moment(args.start, "start")
+    end = parse_moment(args.end, "end")
+    with _store(args.db) as store:
         try:
             added = store.add_downtime(
                 args.endpoint,
@@ -220,12 +211,8 @@ def _downtime_add(args: argparse.Namespace) -> int:
                 scheduled=not args.unscheduled,
                 description=args.description,
             )
-        finally:
-            store.close()
-    except (ReportError, ValueError) as exc:
-        return _fail("downtime add", str(exc))
-    except StoreError as exc:
-        return _fail("downtime add", str(exc), EXIT_TEMPFAIL)
+        except ValueError as exc:  # the store's own check of the period
+            raise ReportError(str(exc)) from None
     kind = "scheduled" if added.scheduled else "unscheduled"
     print(
         f"downtime {added.id}: {added.endpoint} {added.service_type}"
@@ -237,16 +224,8 @@ def _downtime_add(args: argparse.Namespace) -> int:
 def _downtime_list(args: argparse.Namespace) -> int:
     import json
 
-    from vmsam.store import Store, StoreError
-
-    try:
-        store = Store(args.db)
-        try:
-            downtimes = store.downtimes(args.endpoint)
-        finally:
-            store.close()
-    except StoreError as exc:
-        return _fail("downtime list", str(exc), EXIT_TEMPFAIL)
+    with _store(args.db) as store:
+        downtimes = store.downtimes(args.endpoint)
     if args.json:
         rows = [
             {
@@ -276,23 +255,14 @@ def _downtime_list(args: argparse.Namespace) -> int:
 def _downtime_import_gocdb(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vmsam.gocdb import GocdbError, import_downtimes, read
-    from vmsam.store import Store, StoreError
+    from vmsam.server.gocdb import import_downtimes, read
 
     path = Path(args.file)
     if not path.is_file():
-        return _fail("downtime import-gocdb", f"no such file: {path}", EXIT_NOINPUT)
-    try:
-        data = read(path)
-        store = Store(args.db)
-        try:
-            report = import_downtimes(store, data)
-        finally:
-            store.close()
-    except GocdbError as exc:
-        return _fail("downtime import-gocdb", str(exc))
-    except StoreError as exc:
-        return _fail("downtime import-gocdb", str(exc), EXIT_TEMPFAIL)
+        raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
+    data = read(path)
+    with _store(args.db) as store:
+        report = import_downtimes(store, data)
     print(
         f"added {report.added} downtime(s), {report.already} already stored,"
         f" {report.ignored} ignored (not an OUTAGE, or empty)"
@@ -303,17 +273,14 @@ def _downtime_import_gocdb(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     import json
 
-    from vmsam.reports import ReportError, plan
+    from vmsam.server.planning import plan
 
     try:
         rate = float(args.vm_starts_per_hour)
         target = float(args.target)
     except ValueError:
-        return _fail("plan", "--vm-starts-per-hour and --target must be numbers")
-    try:
-        document = plan(rate, target)
-    except ReportError as exc:
-        return _fail("plan", str(exc))
+        raise _Exit("--vm-starts-per-hour and --target must be numbers", EXIT_USAGE) from None
+    document = plan(rate, target)
     if args.json:
         print(json.dumps(document))
         return 0
@@ -384,28 +351,15 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from vmsam.availability import ProfileError, load_profiles
-    from vmsam.config import ConfigError, load_settings
-    from vmsam.store import Store, StoreError
+    from vmsam.server.availability import load_profiles
+    from vmsam.server.serve import serve
+    from vmsam.shared.config import load_settings
 
-    try:
-        settings = load_settings(args.config)
-        profiles = load_profiles(args.profile) if args.profile else None
-    except (ConfigError, ProfileError) as exc:
-        return _fail("serve", str(exc), EXIT_CONFIG)
-    from vmsam.serve import ServeError, serve
-
+    settings = load_settings(args.config)
+    profiles = load_profiles(args.profile) if args.profile else None
     # --db, then $VMSAM_DB, then [consumer] db (load_settings applied the variable to it)
-    try:
-        store = Store(args.db or settings.consumer.db or None)
-        try:
-            serve(store, settings, host=args.host, port=args.port, profiles=profiles)
-        finally:
-            store.close()
-    except ServeError as exc:
-        return _fail("serve", str(exc), EXIT_CONFIG)
-    except StoreError as exc:
-        return _fail("serve", str(exc), EXIT_TEMPFAIL)
+    with _store(args.db or settings.consumer.db or None) as store:
+        serve(store, settings, host=args.host, port=args.port, profiles=profiles)
     return 0
 
 
@@ -524,10 +478,40 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(args: argparse.Namespace) -> str:
+    words = (
+        args.command,
+        getattr(args, "downtime_command", None),
+        getattr(args, "db_command", None),
+    )
+    return " ".join(word for word in words if word)
+
+
+def _missing_extra(error: ModuleNotFoundError) -> str | None:
+    root = (error.name or "").split(".")[0]
+    return root if root in SERVER_MODULES else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from vmsam.shared.errors import MissingExtra, VmsamError
+
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
-    status: int = args.handler(args)
+    command = _command(args)
+    try:
+        try:
+            status: int = args.handler(args)
+        except ModuleNotFoundError as exc:
+            module = _missing_extra(exc)
+            if module is None:
+                raise
+            raise MissingExtra(command, module) from None
+    except VmsamError as exc:
+        print(f"vmsam {command}: {exc}", file=sys.stderr)
+        return exit_status(exc)
+    except _Exit as exc:
+        print(f"vmsam {command}: {exc}", file=sys.stderr)
+        return exc.status
     return status
 
 

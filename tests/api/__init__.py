@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from tests import builders
-from vmsam.messages import MetricResult, encode
-from vmsam.store import Received, Store
+from vmsam.server.store import Received, Store
+from vmsam.shared.messages import MetricResult, encode
 
 TOKEN = "t0ken-for-the-tests"
 HOSTILE = "<img src=x onerror=alert(1)>"

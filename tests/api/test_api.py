@@ -33,10 +33,10 @@ from tests.api import (
     serve_command,
 )
 from tests.api.conftest import drop_pg_database
-from vmsam.api._freshness import FreshnessCache
-from vmsam.messages import encode
-from vmsam.reports import ReportError
-from vmsam.store import Received, Store
+from vmsam.server.api._freshness import FreshnessCache
+from vmsam.server.reports import ReportError
+from vmsam.server.store import Received, Store
+from vmsam.shared.messages import encode
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from vmsam.availability import Engine, Membership, Sample
+from vmsam.server.availability import Engine, Membership, Sample
 
 VO = "dteam"
 VAC = "uk.ac.gridpp.vac"

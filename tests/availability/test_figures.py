@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from vmsam.availability import (
+from vmsam.server.availability import (
     STATES,
     AvailabilityError,
     DayFigures,
@@ -17,7 +17,7 @@ from vmsam.availability import (
     report,
     round_half_up,
 )
-from vmsam.availability._figures import day_figures
+from vmsam.server.availability._figures import day_figures
 
 DAY = date(2024, 3, 5)
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.availability.helpers import METRICS, at
-from vmsam.availability.freshness import (
+from vmsam.server.availability.freshness import (
     FreshnessError,
     Staleness,
     TargetUnreachable,

@@ -10,9 +10,16 @@ from hypothesis import strategies as st
 
 from bench import reference_ar
 from tests.availability.helpers import ARC, DAY, ENGINE, METRICS, VAC, VO, at, day
-from vmsam.availability import STATES, DayFigures, DowntimeWindow, Membership, Sample, aggregate
-from vmsam.availability._figures import day_figures
-from vmsam.availability._timeline import Timeline, combine, from_results, overlay
+from vmsam.server.availability import (
+    STATES,
+    DayFigures,
+    DowntimeWindow,
+    Membership,
+    Sample,
+    aggregate,
+)
+from vmsam.server.availability._figures import day_figures
+from vmsam.server.availability._timeline import Timeline, combine, from_results, overlay
 
 AND = ENGINE.profiles.operations.table("AND")
 OR = ENGINE.profiles.operations.table("OR")

@@ -10,7 +10,7 @@ import pytest
 
 from bench import reference_ar
 from tests.availability.helpers import ARC, DAY, ENGINE, METRICS, VAC, VO, at, day, member, results
-from vmsam.availability import DowntimeWindow, Membership, Sample
+from vmsam.server.availability import DowntimeWindow, Membership, Sample
 
 PROFILES = ENGINE.profiles
 

@@ -20,7 +20,7 @@ from tests.availability.helpers import (
     member,
     results,
 )
-from vmsam.availability import (
+from vmsam.server.availability import (
     AvailabilityError,
     DayFigures,
     DowntimeWindow,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.availability.helpers import DAY, METRICS, VAC, VO, at, results
-from vmsam.availability import STATES, Engine, Membership, ProfileError, load_profiles
-from vmsam.availability._profiles import STATE_INDEX
-from vmsam.availability._timeline import Timeline, combine
+from vmsam.server.availability import STATES, Engine, Membership, ProfileError, load_profiles
+from vmsam.server.availability._profiles import STATE_INDEX
+from vmsam.server.availability._timeline import Timeline, combine
 
 # AVAILABILITY.md, typed out again: rows and columns in STATES order
 EXPECTED = {

@@ -21,8 +21,8 @@ from typing import Any
 
 import stomp
 
-from broker.activemq import free_port
-from vmsam import messages
+from tests.support.activemq import free_port
+from vmsam.shared import messages
 
 BIN = Path(sys.executable).parent
 
@@ -333,7 +333,7 @@ def pg_server(url: str) -> tuple[str, int]:
 
 def counts(url: str) -> tuple[int, int]:
     """(stored results, dead letters) in the store at ``url``."""
-    from vmsam.store import Store
+    from vmsam.server.store import Store
 
     store = Store(url)
     try:

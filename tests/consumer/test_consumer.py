@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.activemq import free_port
 from broker.consumer import Consumer, ConsumerOptions
 from tests.consumer import (
     BIN,
@@ -31,11 +30,12 @@ from tests.consumer import (
     wait_until,
     write_config,
 )
-from vmsam import messages
-from vmsam.config import BrokerSettings
-from vmsam.simulate import VMLayout, build_vm
-from vmsam.simulate import write_config as write_vm_config
-from vmsam.store import Store
+from tests.support.activemq import free_port
+from vmsam.demo.simulate import VMLayout, build_vm
+from vmsam.demo.simulate import write_config as write_vm_config
+from vmsam.server.store import Store
+from vmsam.shared import messages
+from vmsam.shared.config import BrokerSettings
 
 TESTS = ("cvmfs", "middleware", "scratch", "mjf")
 

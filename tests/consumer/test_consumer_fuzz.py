@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.consumer import ConsumerProcess, counts, database, record, send, wait_until, write_config
-from vmsam.messages import MAX_MESSAGE_BYTES
-from vmsam.store import Received, Store
+from vmsam.server.store import Received, Store
+from vmsam.shared.messages import MAX_MESSAGE_BYTES
 
 BODIES = 10_000
 SEED = 20261125

@@ -14,9 +14,9 @@ from probes import _cvmfs_config
 from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
 from tests.probes.hangfs import HangingMount
-from vmsam.simulate import VMLayout
-from vmsam.simulate import cvmfs as simulated_cvmfs
-from vmsam.simulate._mounts import Mounter
+from vmsam.demo.simulate import VMLayout
+from vmsam.demo.simulate import cvmfs as simulated_cvmfs
+from vmsam.demo.simulate._mounts import Mounter
 
 SCRIPT = "check_wn_cvmfs"
 LHCB = ("lhcb.cern.ch", "lhcb-condb.cern.ch", "grid.cern.ch")

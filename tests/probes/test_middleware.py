@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
 from tests.probes.hangfs import HangingMount
-from vmsam.simulate import VMLayout, grid
-from vmsam.simulate import mjf as simulated_mjf
-from vmsam.simulate._mounts import Mounter
-from vmsam.simulate.grid import HOUR, CertificateAuthority, GridRoot
+from vmsam.demo.simulate import VMLayout, grid
+from vmsam.demo.simulate import mjf as simulated_mjf
+from vmsam.demo.simulate._mounts import Mounter
+from vmsam.demo.simulate.grid import HOUR, CertificateAuthority, GridRoot
 
 SCRIPT = "check_wn_middleware"
 VO = "lhcb"

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import run_probe
 from tests.nagios import PluginOutput
-from vmsam.simulate import VMLayout
-from vmsam.simulate.mjf import MJFServer, job_features, machine_features, simulate
+from vmsam.demo.simulate import VMLayout
+from vmsam.demo.simulate.mjf import MJFServer, job_features, machine_features, simulate
 
 SCRIPT = "check_wn_mjf"
 UUID = VMLayout(Path("/")).uuid

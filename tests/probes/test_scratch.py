@@ -16,9 +16,9 @@ import pytest
 from tests.conftest import requires_root, run_probe
 from tests.nagios import PluginOutput
 from tests.probes.hangfs import HangingMount
-from vmsam.simulate import VMLayout
-from vmsam.simulate import scratch as simulated_scratch
-from vmsam.simulate._mounts import Mounter
+from vmsam.demo.simulate import VMLayout
+from vmsam.demo.simulate import scratch as simulated_scratch
+from vmsam.demo.simulate._mounts import Mounter
 
 SCRIPT = "check_wn_scratch"
 MiB = 2**20

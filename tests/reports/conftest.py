@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from vmsam.store import Store
+from vmsam.server.store import Store
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tests import builders
-from vmsam.availability import Sample
-from vmsam.messages import MetricResult, encode
-from vmsam.store import Received, Store
+from vmsam.server.availability import Sample
+from vmsam.server.store import Received, Store
+from vmsam.shared.messages import MetricResult, encode
 
 VO = "dteam"
 VAC = "uk.ac.gridpp.vac"

@@ -13,8 +13,9 @@ import pytest
 
 from tests.reports.helpers import DAY, VAC, at, rows, save, vm_boot
 from vmsam.cli import main
-from vmsam.reports import ar_document, plan
-from vmsam.store import Store
+from vmsam.server.planning import plan
+from vmsam.server.reports import ar_document
+from vmsam.server.store import Store
 
 VMSAM = Path(sys.executable).parent / "vmsam"
 
@@ -107,13 +108,20 @@ def site(start: str = "2024-03-05", end: str = "2024-03-05", *more: str) -> list
         (["--site", "NOWHERE", *site()[2:]], ["unknown site"]),
         (site("2024-03-05", "2024-03-05", "--vo", "cms"), ["unknown vo"]),
         (site("2024-03-05", "2024-03-05", "--granularity", "hourly"), ["granularity"]),
-        (site("2024-03-05", "2024-03-05", "--profile", "/none.json"), ["cannot read profile"]),
     ],
 )
 def test_ar_bad_input_is_one_line_and_exit_2(
     example: Store, db_url: str, args: list[str], words: list[str]
 ) -> None:
     one_line_error(run("ar", "--db", db_url, *args), "vmsam ar:", *words)
+
+
+def test_an_unusable_profile_file_is_a_configuration_error(example: Store, db_url: str) -> None:
+    done = run("ar", "--db", db_url, *site("2024-03-05", "2024-03-05", "--profile", "/none.json"))
+    assert done.returncode == 78, done
+    assert done.stderr.startswith("vmsam ar: ")
+    assert "cannot read profile" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_downtime_add_then_list_and_the_figures_change(

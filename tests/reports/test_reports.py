@@ -23,9 +23,10 @@ from tests.reports.helpers import (
     save,
     vm_boot,
 )
-from vmsam.availability import DowntimeWindow, Engine, Membership, monthly, report
-from vmsam.reports import ReportError, ar_document, freshness, plan
-from vmsam.store import Store
+from vmsam.server.availability import DowntimeWindow, Engine, Membership, monthly, report
+from vmsam.server.planning import PlanError, plan
+from vmsam.server.reports import ReportError, ar_document, freshness
+from vmsam.server.store import Store
 
 ENGINE = Engine()
 METRICS = tuple(f"org.{VO}.WN-{test}" for test in TESTS)
@@ -377,5 +378,5 @@ def test_plan_gives_the_smallest_fraction_for_the_target() -> None:
     ],
 )
 def test_plan_explains_what_it_cannot_do(rate: float, target: float, message: str) -> None:
-    with pytest.raises(ReportError, match=message):
+    with pytest.raises(PlanError, match=message):
         plan(rate, target)

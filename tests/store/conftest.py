@@ -68,7 +68,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 @pytest.fixture
 def store(db_url: str):
-    from vmsam.store import Store
+    from vmsam.server.store import Store
 
     opened = Store(db_url)
     yield opened

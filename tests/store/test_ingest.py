@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.store.conftest import NOW, result
-from vmsam.ingest import ingest, split_records
-from vmsam.messages import encode
-from vmsam.simulate import VMLayout, build_vm, write_config
-from vmsam.spool import Spool
-from vmsam.store import Store
+from vmsam.demo.simulate import VMLayout, build_vm, write_config
+from vmsam.server.ingest import ingest, split_records
+from vmsam.server.store import Store
+from vmsam.shared.messages import encode
+from vmsam.vm.spool import Spool
 
 BIN = Path(sys.executable).parent
 TESTS = ("cvmfs", "middleware", "scratch", "mjf")

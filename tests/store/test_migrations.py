@@ -16,9 +16,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.store.conftest import TABLES
-from vmsam.store import Store, StoreError
-from vmsam.store._engine import MIGRATIONS, current_revision, downgrade, upgrade
-from vmsam.store._models import Base
+from vmsam.server.store import Store, StoreError
+from vmsam.server.store._engine import MIGRATIONS, current_revision, downgrade, upgrade
+from vmsam.server.store._models import Base
 
 BIN = Path(sys.executable).parent
 

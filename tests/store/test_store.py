@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.store.conftest import NOW, hours, result
-from vmsam.messages import encode
-from vmsam.store import Received, SaveReport, Store, StoreError
-from vmsam.store import _read as read
-from vmsam.store import _write as write
+from vmsam.server.store import Received, SaveReport, Store, StoreError
+from vmsam.server.store import _read as read
+from vmsam.server.store import _write as write
+from vmsam.shared.messages import encode
 
 
 def received(*results, at: datetime = NOW) -> list[Received]:

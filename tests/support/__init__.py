@@ -1,0 +1,2 @@
+"""What the tests and benchmarks share and the package does not ship: the development
+ActiveMQ launcher."""

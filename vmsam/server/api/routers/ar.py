@@ -1,0 +1,95 @@
+"""Daily or monthly availability and reliability of a site or an endpoint, for one VO,
+computed by the one engine (vmsam.server.reports) with ARGO's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from vmsam.server.api._deps import ProfilesDep, StoreDep
+from vmsam.server.api._models import ARDocument, Day, Name, Problem
+from vmsam.server.api.routers import API_PREFIX
+from vmsam.server.reports import ar_document
+
+router = APIRouter(
+    prefix=f"{API_PREFIX}/ar",
+    tags=["availability"],
+    responses={404: {"model": Problem, "description": "unknown site, endpoint or vo"}},
+)
+
+Start = Annotated[Day, Query(description="first day, YYYY-MM-DD (UTC)")]
+End = Annotated[Day, Query(description="last day, inclusive, YYYY-MM-DD; at most 366 days")]
+GranularityQuery = Annotated[Literal["daily", "monthly"], Query()]
+VoQuery = Annotated[
+    Name | None, Query(description="the VO; may be left out when the store holds one")
+]
+
+
+def _answer(compute: Callable[[], dict[str, object]]) -> ARDocument:
+    try:
+        return ARDocument.model_validate(compute())
+    # ReportError (a ValueError) for a bad request, and the store's own ValueError for a
+    # period it cannot represent (the year 1, say)
+    except ValueError as exc:
+        message = str(exc)
+        # reports says "unknown site/endpoint/vo ..." for a name the store does not hold
+        code = (
+            status.HTTP_404_NOT_FOUND
+            if message.startswith("unknown ")
+            else status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+        raise HTTPException(code, message) from None
+
+
+@router.get("/sites/{site}", response_model=ARDocument)
+def site_ar(
+    *,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    site: Annotated[Name, Path(description="site name")],
+    start: Start,
+    end: End,
+    granularity: GranularityQuery = "daily",
+    vo: VoQuery = None,
+) -> ARDocument:
+    return _answer(
+        lambda: ar_document(
+            store,
+            site=site,
+            start=start,
+            end=end,
+            vo=vo,
+            granularity=granularity,
+            profiles=profiles,
+        )
+    )
+
+
+@router.get("/endpoints/{endpoint}", response_model=ARDocument)
+def endpoint_ar(
+    *,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    endpoint: Annotated[Name, Path(description="endpoint (hostName of a space)")],
+    start: Start,
+    end: End,
+    granularity: GranularityQuery = "daily",
+    vo: VoQuery = None,
+    service_type: Annotated[
+        Name | None, Query(description="needed when the endpoint has several")
+    ] = None,
+) -> ARDocument:
+    return _answer(
+        lambda: ar_document(
+            store,
+            endpoint=endpoint,
+            service_type=service_type,
+            start=start,
+            end=end,
+            vo=vo,
+            granularity=granularity,
+            profiles=profiles,
+        )
+    )

@@ -1,0 +1,56 @@
+"""Availability and reliability with ARGO's rules (AVAILABILITY.md): one engine for the API,
+the CLI and the benchmarks.
+
+    engine = Engine(load_profiles(path_or_none))
+    days = engine.site_days(samples, downtimes, memberships, site=S, vo=V, start=D1, end=D2)
+    report(S, "monthly", monthly(days))   # the JSON document of ARCHITECTURE.md
+
+Inputs are any objects with the attributes of SampleRow, DowntimeRow and MembershipRow (the
+store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership); everything
+is computed in memory, per UTC day, from change points rather than per-second arrays.
+"""
+
+from vmsam.server.availability._engine import Engine
+from vmsam.server.availability._errors import AvailabilityError, ProfileError
+from vmsam.server.availability._figures import (
+    UNDEFINED,
+    DayFigures,
+    Granularity,
+    PeriodFigures,
+    aggregate,
+    monthly,
+    report,
+    round_half_up,
+)
+from vmsam.server.availability._inputs import (
+    DowntimeRow,
+    DowntimeWindow,
+    Membership,
+    MembershipRow,
+    Sample,
+    SampleRow,
+)
+from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
+
+__all__ = [
+    "STATES",
+    "UNDEFINED",
+    "AvailabilityError",
+    "DayFigures",
+    "DowntimeRow",
+    "DowntimeWindow",
+    "Engine",
+    "Granularity",
+    "Membership",
+    "MembershipRow",
+    "PeriodFigures",
+    "ProfileError",
+    "Profiles",
+    "Sample",
+    "SampleRow",
+    "aggregate",
+    "load_profiles",
+    "monthly",
+    "report",
+    "round_half_up",
+]

@@ -1,0 +1,267 @@
+"""From stored results, downtimes and memberships to daily figures (AVAILABILITY.md)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from vmsam.server.availability._errors import AvailabilityError
+from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_figures
+from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow
+from vmsam.server.availability._profiles import (
+    DOWNTIME,
+    MISSING,
+    STATE_INDEX,
+    Group,
+    Profiles,
+    load_profiles,
+)
+from vmsam.server.availability._time import as_utc, epoch
+from vmsam.server.availability._timeline import Timeline, fold, from_results, overlay
+
+_Key = tuple[str, str]  # (endpoint, service type)
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The results of one (endpoint, metric), sorted by time, as epoch seconds and states."""
+
+    seconds: list[int]
+    states: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    day: date
+    start: int  # epoch second of 00:00:00 UTC
+    length: int  # 86400, or up to now for the current day
+
+
+class Engine:
+    """The one availability engine (API, CLI and benchmarks). Stateless between calls."""
+
+    def __init__(self, profiles: Profiles | None = None) -> None:
+        self.profiles = profiles if profiles is not None else load_profiles()
+        operations = self.profiles.operations
+        aggregation = self.profiles.aggregation
+        # AVAILABILITY.md: results in the same second combine with AND, whatever the profile
+        self._same_second = operations.table("AND")
+        self._metric_op = operations.table(aggregation.metric_operation)
+        self._profile_op = operations.table(aggregation.profile_operation)
+
+    def endpoint_days(
+        self,
+        samples: Iterable[SampleRow],
+        downtimes: Iterable[DowntimeRow],
+        *,
+        endpoint: str,
+        service_type: str,
+        vo: str,
+        start: date,
+        end: date,
+        now: datetime | None = None,
+    ) -> list[DayFigures]:
+        """Daily figures of one endpoint for ``vo``, ``start`` to ``end`` inclusive (days
+        after ``now`` left out). Raises AvailabilityError for an unmonitored service type."""
+        key = (endpoint, service_type)
+        metrics = self.profiles.metrics.metrics(service_type, vo)
+        if not metrics:
+            raise AvailabilityError(
+                f"service type {service_type!r} has no metrics in the metric profile"
+            )
+        days = _days(start, end, now)
+        series = self._series(samples, {key: metrics})
+        windows = _downtimes(downtimes, {key})
+        return [
+            day_figures(
+                day.day, self._endpoint(series, key, metrics, windows.get(key, []), day).seconds()
+            )
+            for day in days
+        ]
+
+    def site_days(
+        self,
+        samples: Iterable[SampleRow],
+        downtimes: Iterable[DowntimeRow],
+        memberships: Iterable[MembershipRow],
+        *,
+        site: str,
+        vo: str,
+        start: date,
+        end: date,
+        now: datetime | None = None,
+    ) -> list[DayFigures]:
+        """Daily figures of ``site`` for ``vo``, ``start`` to ``end`` inclusive (days after
+        ``now`` left out). Endpoints of service types outside the profiles take no part."""
+        days = _days(start, end, now)
+        aggregation = self.profiles.aggregation
+        joined: dict[_Key, date] = {}
+        for member in memberships:
+            key = (member.endpoint, member.service_type)
+            monitored = aggregation.group_of(key[1]) is not None and bool(
+                self.profiles.metrics.metrics(key[1], vo)
+            )
+            if member.site != site or member.vo != vo or not monitored:
+                continue
+            first = as_utc(member.first_seen).date()
+            joined[key] = min(first, joined.get(key, first))
+        metrics = {key: self.profiles.metrics.metrics(key[1], vo) for key in joined}
+        series = self._series(samples, metrics)
+        windows = _downtimes(downtimes, set(joined))
+        figures = []
+        for day in days:
+            present = sorted(key for key, first in joined.items() if first <= day.day)
+            timeline = self._site(series, present, metrics, windows, day)
+            figures.append(day_figures(day.day, timeline.seconds()))
+        return figures
+
+    def _site(
+        self,
+        series: Mapping[tuple[str, str, str], _Series],
+        present: Sequence[_Key],
+        metrics: Mapping[_Key, tuple[str, ...]],
+        windows: Mapping[_Key, list[tuple[int, int]]],
+        day: _Day,
+    ) -> Timeline:
+        # group -> service type -> endpoint timelines, in profile order
+        grouped: dict[str, tuple[Group, dict[str, list[Timeline]]]] = {}
+        for key in present:
+            group = self.profiles.aggregation.group_of(key[1])
+            assert group is not None  # memberships outside the profiles were left out
+            services = grouped.setdefault(group.name, (group, {}))[1]
+            services.setdefault(key[1], []).append(
+                self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+            )
+        table = self.profiles.operations.table
+        group_timelines = (
+            fold(
+                (
+                    _some(fold(endpoints, table(group.services[service_type])))
+                    for service_type, endpoints in services.items()
+                ),
+                table(group.operation),
+            )
+            for group, services in grouped.values()
+        )
+        site = fold((_some(g) for g in group_timelines), self._profile_op)
+        return site if site is not None else Timeline.constant(MISSING, day.length)
+
+    def _endpoint(
+        self,
+        series: Mapping[tuple[str, str, str], _Series],
+        key: _Key,
+        metrics: tuple[str, ...],
+        windows: list[tuple[int, int]],
+        day: _Day,
+    ) -> Timeline:
+        timeline = _some(
+            fold(
+                (self._metric(series.get((*key, metric)), day) for metric in metrics),
+                self._metric_op,
+            )
+        )
+        return overlay(timeline, _clip(windows, day), DOWNTIME)
+
+    def _metric(self, series: _Series | None, day: _Day) -> Timeline:
+        if series is None:
+            return Timeline.constant(MISSING, day.length)
+        seconds, states = series.seconds, series.states
+        previous_day = bisect_left(seconds, day.start - SECONDS_PER_DAY)
+        first = bisect_left(seconds, day.start)
+        last = bisect_left(seconds, day.start + day.length)
+        initial = MISSING
+        if first > previous_day:
+            # the last result of D-1 carries over; results of D-2 never do
+            k = first - 1
+            initial = states[k]
+            while k > previous_day and seconds[k - 1] == seconds[first - 1]:
+                k -= 1
+                initial = self._same_second[initial][states[k]]
+        points = [(seconds[k] - day.start, states[k]) for k in range(first, last)]
+        return from_results(initial, points, day.length, self._same_second)
+
+    def _series(
+        self, samples: Iterable[SampleRow], metrics: Mapping[_Key, tuple[str, ...]]
+    ) -> dict[tuple[str, str, str], _Series]:
+        wanted = {(*key, metric) for key, names in metrics.items() for metric in names}
+        collected: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+        for sample in samples:
+            key = (sample.endpoint, sample.service_type, sample.metric)
+            if key not in wanted:
+                continue
+            state = STATE_INDEX.get(sample.status)
+            if state is None:
+                raise AvailabilityError(
+                    f"result of {sample.metric} on {sample.endpoint} at {sample.timestamp}"
+                    f" has unknown status {sample.status!r}"
+                )
+            collected.setdefault(key, []).append((epoch(sample.timestamp), state))
+        series = {}
+        for key, points in collected.items():
+            points.sort()
+            series[key] = _Series([p[0] for p in points], [p[1] for p in points])
+        return series
+
+
+def _some(timeline: Timeline | None) -> Timeline:
+    # every fold here runs over at least one timeline: a present key has metrics
+    assert timeline is not None
+    return timeline
+
+
+def _days(start: date, end: date, now: datetime | None) -> list[_Day]:
+    if end < start:
+        raise AvailabilityError(f"the range ends ({end}) before it starts ({start})")
+    limit = epoch(now if now is not None else datetime.now(UTC))
+    days = []
+    for day in _dates(start, end):
+        begin = epoch(datetime(day.year, day.month, day.day, tzinfo=UTC))
+        length = min(SECONDS_PER_DAY, limit - begin)
+        if length <= 0:
+            break
+        days.append(_Day(day, begin, length))
+    return days
+
+
+def _dates(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _downtimes(
+    downtimes: Iterable[DowntimeRow], keys: set[_Key]
+) -> dict[_Key, list[tuple[int, int]]]:
+    """Scheduled downtimes per endpoint as merged, sorted epoch intervals."""
+    raw: dict[_Key, list[tuple[int, int]]] = {}
+    for window in downtimes:
+        key = (window.endpoint, window.service_type)
+        if not window.scheduled or key not in keys:
+            continue
+        begin, finish = epoch(window.start), epoch(window.end)
+        if finish > begin:
+            raw.setdefault(key, []).append((begin, finish))
+    merged: dict[_Key, list[tuple[int, int]]] = {}
+    for key, intervals in raw.items():
+        intervals.sort()
+        out = [intervals[0]]
+        for begin, finish in intervals[1:]:
+            if begin <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], finish))
+            else:
+                out.append((begin, finish))
+        merged[key] = out
+    return merged
+
+
+def _clip(windows: list[tuple[int, int]], day: _Day) -> list[tuple[int, int]]:
+    """The parts of ``windows`` inside ``day``, as seconds of the day."""
+    end = day.start + day.length
+    return [
+        (max(begin, day.start) - day.start, min(finish, end) - day.start)
+        for begin, finish in windows
+        if begin < end and finish > day.start
+    ]

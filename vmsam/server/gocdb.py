@@ -1,0 +1,177 @@
+"""GOCDB's downtime XML (the ``get_downtime`` method of its programmatic interface) into
+the store's downtimes.
+
+Only OUTAGE downtimes are downtimes for ARGO (a WARNING one announces at-risk work and
+changes nothing); the classification becomes the store's ``scheduled`` flag, and only
+scheduled ones then count in A/R. The file may come from anywhere, so the parser refuses
+every DTD: no entity can expand or reach outside the document.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+from xml.parsers import expat
+
+from vmsam.server.store import Store
+from vmsam.shared.errors import GocdbError
+
+MAX_BYTES = 64 * 1024 * 1024
+_DATE_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@dataclass(frozen=True)
+class GocdbDowntime:
+    key: str  # GOCDB's PRIMARY_KEY, or its ID
+    endpoint: str
+    service_type: str
+    start: datetime
+    end: datetime
+    scheduled: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int
+    already: int  # the same downtime was in the store (a file imported twice)
+    ignored: int  # not an OUTAGE, or empty
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse(*_args: object) -> NoReturn:
+    raise _Refused
+
+
+def _tree(data: bytes) -> ET.Element:
+    """The document, built by expat with every declaration that could expand refused."""
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(data, True)
+    except _Refused:
+        raise GocdbError("the XML declares a DTD or entities, which are refused") from None
+    except expat.ExpatError as exc:
+        raise GocdbError(f"not well-formed XML: {exc}") from None
+    root: ET.Element = builder.close()
+    return root
+
+
+def _text(element: ET.Element, name: str) -> str | None:
+    child = element.find(name)
+    return None if child is None or child.text is None else child.text.strip()
+
+
+def _required(element: ET.Element, name: str, where: str) -> str:
+    value = _text(element, name)
+    if not value:
+        raise GocdbError(f"{where} has no {name}")
+    return value
+
+
+def _moment(element: ET.Element, edge: str, where: str) -> datetime:
+    epoch = _text(element, f"{edge}_DATE")
+    try:
+        if epoch:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        formatted = _required(element, f"FORMATED_{edge}_DATE", where)
+        return datetime.strptime(formatted, _DATE_FORMAT).replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise GocdbError(f"{where} has an invalid {edge}_DATE") from None
+
+
+def parse_downtimes(data: bytes) -> tuple[list[GocdbDowntime], int]:
+    """The OUTAGE downtimes of a GOCDB document, and how many others were ignored."""
+    if len(data) > MAX_BYTES:
+        raise GocdbError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    root = _tree(data)
+    if root.tag != "results":
+        raise GocdbError(f"the root element is <{root.tag[:40]}>, not GOCDB's <results>")
+    found: list[GocdbDowntime] = []
+    ignored = 0
+    for number, element in enumerate(root.iter("DOWNTIME"), 1):
+        key = element.get("PRIMARY_KEY") or element.get("ID") or _text(element, "PRIMARY_KEY")
+        where = f"downtime {key[:40]!r}" if key else f"downtime number {number}"
+        severity = _required(element, "SEVERITY", where).upper()
+        classification = (
+            element.get("CLASSIFICATION") or _required(element, "CLASSIFICATION", where)
+        ).upper()
+        if classification not in ("SCHEDULED", "UNSCHEDULED"):
+            raise GocdbError(f"{where} has classification {classification[:40]!r}")
+        start = _moment(element, "START", where)
+        end = _moment(element, "END", where)
+        if severity != "OUTAGE" or end <= start:
+            ignored += 1
+            continue
+        description = _text(element, "DESCRIPTION") or ""
+        found.append(
+            GocdbDowntime(
+                key=key or "",
+                endpoint=_required(element, "HOSTNAME", where),
+                service_type=_required(element, "SERVICE_TYPE", where),
+                start=start,
+                end=end,
+                scheduled=classification == "SCHEDULED",
+                description=f"GOCDB {key}: {description}" if key else description,
+            )
+        )
+    return found, ignored
+
+
+def read(path: Path) -> bytes:
+    """The bytes of a downtime file, refusing one too large to be GOCDB's."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise GocdbError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise GocdbError(f"{path} is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def import_downtimes(store: Store, data: bytes) -> ImportReport:
+    """Add the downtimes the store does not hold yet (same endpoint, service type, start,
+    end and classification), so that importing a file again adds nothing. Nothing is added
+    unless the whole document is valid."""
+    downtimes, ignored = parse_downtimes(data)
+    added = already = 0
+    for downtime in downtimes:
+        held = store.downtimes(
+            downtime.endpoint,
+            downtime.start,
+            downtime.end,
+            service_type=downtime.service_type,
+        )
+        if any(
+            (d.start, d.end, d.scheduled) == (downtime.start, downtime.end, downtime.scheduled)
+            for d in held
+        ):
+            already += 1
+            continue
+        try:
+            store.add_downtime(
+                downtime.endpoint,
+                downtime.service_type,
+                downtime.start,
+                downtime.end,
+                scheduled=downtime.scheduled,
+                description=downtime.description,
+            )
+        except ValueError as exc:
+            raise GocdbError(f"downtime {downtime.key[:40]!r}: {exc}") from None
+        added += 1
+    return ImportReport(added, already, ignored)

@@ -1,0 +1,211 @@
+"""The result store: SQLite (WAL, the embedded default) or PostgreSQL, schema by Alembic.
+
+A result is stored once (ARCHITECTURE.md's identity of a result); anything invalid goes to the
+dead letters with its reason and raw bytes. Every database failure is a one-line
+``StoreError``: a ``save`` that raised wrote nothing, and the caller may retry the batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from vmsam.server.store import _read
+from vmsam.server.store._engine import (
+    DEFAULT_DB,
+    create_engine,
+    describe,
+    resolve_url,
+    translated,
+    upgrade,
+)
+from vmsam.server.store._records import (
+    BootCount,
+    DeadLetter,
+    Downtime,
+    EndpointStatus,
+    Member,
+    MetricStatus,
+    Received,
+    SaveReport,
+    SiteStatus,
+    StoredResult,
+    TimelineInput,
+    TimelineRow,
+)
+from vmsam.server.store._write import Writer
+from vmsam.shared.errors import StoreError
+
+__all__ = [
+    "DEFAULT_DB",
+    "BootCount",
+    "DeadLetter",
+    "Downtime",
+    "EndpointStatus",
+    "Member",
+    "MetricStatus",
+    "Received",
+    "SaveReport",
+    "SiteStatus",
+    "Store",
+    "StoreError",
+    "StoredResult",
+    "TimelineInput",
+    "TimelineRow",
+]
+
+
+class Store:
+    """One database. Thread-safe; the schema is created or upgraded on first use."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.engine: Engine = create_engine(resolve_url(url))
+        self._writer = Writer(self.engine)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({describe(self.engine)!r})"
+
+    def upgrade(self) -> None:
+        """Create or upgrade the schema now (it happens on first use anyway)."""
+        with self._ready_lock:
+            upgrade(self.engine)
+            self._ready = True
+
+    def _use(self) -> None:
+        if not self._ready:
+            self.upgrade()
+
+    def save(self, batch: Sequence[Received]) -> SaveReport:
+        """Store a batch in one transaction: valid results once each (a result already stored
+        counts as a duplicate), invalid ones as dead letters."""
+        self._use()
+        return self._writer.save(batch)
+
+    def add_downtime(  # noqa: PLR0917 - the signature the API and the CLI were written to
+        self,
+        endpoint: str,
+        service_type: str,
+        start: datetime,
+        end: datetime,
+        scheduled: bool = True,
+        description: str = "",
+    ) -> Downtime:
+        """Declare a downtime of [start, end); ``ValueError`` for an empty or reversed one."""
+        self._use()
+        return self._writer.add_downtime(
+            endpoint, service_type, start, end, scheduled=scheduled, description=description
+        )
+
+    def downtimes(
+        self,
+        endpoint: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        service_type: str | None = None,
+        site: str | None = None,
+    ) -> list[Downtime]:
+        """Downtimes overlapping [start, end) (either bound may be open), oldest first."""
+        self._use()
+        with translated(self.engine, "read downtimes"), self.engine.connect() as connection:
+            return _read.downtimes(
+                connection,
+                endpoint=endpoint,
+                start=start,
+                end=end,
+                service_type=service_type,
+                site=site,
+            )
+
+    def sites(self) -> list[SiteStatus]:
+        """Every site with its endpoints per VO, their status and the age of each metric."""
+        self._use()
+        with translated(self.engine, "read sites"), self.engine.connect() as connection:
+            return _read.sites(connection)
+
+    def results(
+        self,
+        *,
+        site: str | None = None,
+        endpoint: str | None = None,
+        metric: str | None = None,
+        vo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[StoredResult]]:
+        """The total matching and one page of results with since <= timestamp < until,
+        newest first."""
+        self._use()
+        with translated(self.engine, "read results"), self.engine.connect() as connection:
+            return _read.results(
+                connection,
+                site=site,
+                endpoint=endpoint,
+                metric=metric,
+                vo=vo,
+                since=since,
+                until=until,
+                limit=limit,
+                offset=offset,
+            )
+
+    def dead_letters(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[DeadLetter]]:
+        """The total and one page of dead letters, newest first."""
+        self._use()
+        with translated(self.engine, "read dead letters"), self.engine.connect() as connection:
+            return _read.dead_letters(connection, limit=limit, offset=offset)
+
+    def timeline_input(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        vo: str | None = None,
+        site: str | None = None,
+        endpoint: str | None = None,
+        service_type: str | None = None,
+    ) -> TimelineInput:
+        """The A/R engine's input for [start, end): results from start - 1 day (carry-over),
+        downtimes overlapping, site membership."""
+        self._use()
+        with translated(self.engine, "read results"), self.engine.connect() as connection:
+            return _read.timeline_input(
+                connection,
+                start=start,
+                end=end,
+                vo=vo,
+                site=site,
+                endpoint=endpoint,
+                service_type=service_type,
+            )
+
+    def tested_boots(
+        self, *, since: datetime, until: datetime, vo: str | None = None
+    ) -> list[BootCount]:
+        """Per endpoint, service type and VO (``vo`` alone if given), the number of distinct
+        tested VMs with a result in [since, until); endpoints without one are left out."""
+        self._use()
+        with translated(self.engine, "read tested boots"), self.engine.connect() as connection:
+            return _read.tested_boots(connection, since=since, until=until, vo=vo)
+
+    def vos(self) -> list[str]:
+        """The VOs the store holds results of."""
+        self._use()
+        with translated(self.engine, "read VOs"), self.engine.connect() as connection:
+            return _read.vos(connection)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

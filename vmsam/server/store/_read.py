@@ -1,0 +1,359 @@
+"""Reading: the queries of the dashboard API and the input of the A/R engine."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from vmsam.server.store import _models as m
+from vmsam.server.store._records import (
+    SEVERITY,
+    BootCount,
+    DeadLetter,
+    Downtime,
+    EndpointStatus,
+    Member,
+    MetricStatus,
+    SiteStatus,
+    StoredResult,
+    TimelineInput,
+    TimelineRow,
+    storable,
+)
+
+_CARRY_OVER = timedelta(days=1)
+# rows fetched at a time by timeline_input: a month does not sit in memory twice
+_CHUNK = 20_000
+_WORST = {severity: status for status, severity in SEVERITY.items()}
+
+R = m.RESULTS
+E = m.ENDPOINTS
+S = m.SITES
+MEMBERS = m.MEMBERSHIPS
+SERIES = m.SERIES
+DOWNTIMES = m.DOWNTIMES
+LETTERS = m.DEAD_LETTERS
+
+
+def _page(limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must not be negative")
+
+
+def _equals(column: sa.ColumnElement[str], value: str) -> sa.ColumnElement[bool]:
+    # a value no database can hold matches nothing; PostgreSQL would refuse to compare it
+    return column == value if storable(value) else sa.false()
+
+
+def _site_id(name: str) -> sa.ScalarSelect[int]:
+    return sa.select(S.c.id).where(_equals(S.c.name, name)).scalar_subquery()
+
+
+def _endpoint_ids(hostname: str, service_type: str | None = None) -> sa.Select[tuple[int]]:
+    query = sa.select(E.c.id).where(_equals(E.c.hostname, hostname))
+    if service_type is not None:
+        query = query.where(_equals(E.c.service_type, service_type))
+    return query
+
+
+def results(
+    connection: Connection,
+    *,
+    site: str | None,
+    endpoint: str | None,
+    metric: str | None,
+    vo: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[StoredResult]]:
+    _page(limit, offset)
+    conditions: list[sa.ColumnElement[bool]] = []
+    if site is not None:
+        conditions.append(R.c.site_id == _site_id(site))
+    if endpoint is not None:
+        conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint)))
+    if metric is not None:
+        conditions.append(_equals(R.c.metric, metric))
+    if vo is not None:
+        conditions.append(_equals(R.c.vo, vo))
+    if since is not None:
+        conditions.append(R.c.timestamp >= since)
+    if until is not None:
+        conditions.append(R.c.timestamp < until)
+    total = connection.execute(
+        sa.select(sa.func.count()).select_from(R).where(*conditions)
+    ).scalar_one()
+    page = connection.execute(
+        sa.select(
+            S.c.name.label("site"),
+            E.c.hostname.label("endpoint"),
+            E.c.service_type,
+            R.c.metric,
+            R.c.vo,
+            R.c.status,
+            R.c.timestamp,
+            R.c.summary,
+            R.c.details,
+            R.c.vm_uuid,
+            R.c.machinetype,
+            R.c.gathered_at,
+        )
+        .select_from(R.join(E, R.c.endpoint_id == E.c.id).join(S, R.c.site_id == S.c.id))
+        .where(*conditions)
+        .order_by(R.c.timestamp.desc(), R.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [StoredResult(**row._asdict()) for row in page]
+
+
+def dead_letters(
+    connection: Connection, *, limit: int, offset: int
+) -> tuple[int, list[DeadLetter]]:
+    _page(limit, offset)
+    total = connection.execute(sa.select(sa.func.count()).select_from(LETTERS)).scalar_one()
+    page = connection.execute(
+        sa.select(LETTERS.c.received_at, LETTERS.c.reason, LETTERS.c.body, LETTERS.c.headers)
+        .order_by(LETTERS.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [
+        DeadLetter(received_at, reason, bytes(body).decode("utf-8", "backslashreplace"), headers)
+        for received_at, reason, body, headers in page
+    ]
+
+
+def _downtime_query() -> sa.Select[Any]:
+    return sa.select(
+        DOWNTIMES.c.id,
+        E.c.hostname,
+        E.c.service_type,
+        DOWNTIMES.c.start,
+        DOWNTIMES.c.end,
+        DOWNTIMES.c.scheduled,
+        DOWNTIMES.c.description,
+    ).select_from(DOWNTIMES.join(E, DOWNTIMES.c.endpoint_id == E.c.id))
+
+
+def downtimes(
+    connection: Connection,
+    *,
+    endpoint: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    service_type: str | None = None,
+    site: str | None = None,
+) -> list[Downtime]:
+    """Downtimes overlapping [start, end), oldest first."""
+    query = _downtime_query()
+    if endpoint is not None:
+        query = query.where(DOWNTIMES.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+    if site is not None:
+        members = sa.select(MEMBERS.c.endpoint_id).where(MEMBERS.c.site_id == _site_id(site))
+        query = query.where(DOWNTIMES.c.endpoint_id.in_(members))
+    if start is not None:
+        query = query.where(DOWNTIMES.c.end > start)
+    if end is not None:
+        query = query.where(DOWNTIMES.c.start < end)
+    query = query.order_by(DOWNTIMES.c.start, DOWNTIMES.c.id)
+    return [Downtime(*row) for row in connection.execute(query)]
+
+
+def _newest() -> sa.Select[Any]:
+    """The newest results of every series: per (endpoint, metric) the results at its latest
+    timestamp (two VMs may report in the same second), one index seek each."""
+    newest = (
+        sa.select(sa.func.max(R.c.timestamp))
+        .where(R.c.endpoint_id == SERIES.c.endpoint_id, R.c.metric == SERIES.c.metric)
+        .scalar_subquery()
+    )
+    # MATERIALIZED keeps the planner from turning this inside out into a scan of all results
+    latest = (
+        sa.select(SERIES.c.endpoint_id, SERIES.c.metric, newest.label("timestamp"))
+        .cte("latest")
+        .prefix_with("MATERIALIZED")
+    )
+    return sa.select(R.c.endpoint_id, R.c.vo, R.c.metric, R.c.timestamp, R.c.status).select_from(
+        latest.join(
+            R,
+            sa.and_(
+                R.c.endpoint_id == latest.c.endpoint_id,
+                R.c.metric == latest.c.metric,
+                R.c.timestamp == latest.c.timestamp,
+            ),
+        )
+    )
+
+
+def sites(connection: Connection) -> list[SiteStatus]:
+    worst: dict[tuple[int, str, str], tuple[datetime, int]] = {}
+    for endpoint_id, vo, metric, timestamp, status in connection.execute(_newest()):
+        key = (endpoint_id, vo, metric)
+        # results of the same second combine with AND: the worse one wins
+        severity = max(SEVERITY[status], worst.get(key, (timestamp, -1))[1])
+        worst[key] = (timestamp, severity)
+    metrics: dict[tuple[int, str], list[MetricStatus]] = defaultdict(list)
+    for (endpoint_id, vo, metric), (timestamp, severity) in sorted(worst.items()):
+        metrics[endpoint_id, vo].append(MetricStatus(metric, _WORST[severity], timestamp))
+    by_site: dict[str, list[EndpointStatus]] = defaultdict(list)
+    members = (
+        sa.select(
+            S.c.name, E.c.id, E.c.hostname, E.c.service_type, MEMBERS.c.vo, MEMBERS.c.first_seen
+        )
+        .select_from(
+            MEMBERS.join(S, MEMBERS.c.site_id == S.c.id).join(E, MEMBERS.c.endpoint_id == E.c.id)
+        )
+        .order_by(S.c.name, E.c.hostname, E.c.service_type, MEMBERS.c.vo)
+    )
+    for site, endpoint_id, hostname, service_type, vo, first_seen in connection.execute(members):
+        newest = tuple(metrics.get((endpoint_id, vo), ()))
+        if not newest:
+            continue  # its results were stored under another VO name since
+        by_site[site].append(
+            EndpointStatus(
+                endpoint=hostname,
+                service_type=service_type,
+                vo=vo,
+                first_seen=first_seen,
+                status=_WORST[max(SEVERITY[metric.status] for metric in newest)],
+                last_result=max(metric.timestamp for metric in newest),
+                metrics=newest,
+            )
+        )
+    return [
+        SiteStatus(name, max(e.last_result for e in endpoints), tuple(endpoints))
+        for name, endpoints in by_site.items()
+    ]
+
+
+def vos(connection: Connection) -> list[str]:
+    query = sa.select(MEMBERS.c.vo).distinct().order_by(MEMBERS.c.vo)
+    return list(connection.execute(query).scalars())
+
+
+def tested_boots_query(since: datetime, until: datetime, vo: str | None) -> sa.Select[Any]:
+    # the range on timestamp alone, so that its index picks the rows; the names are joined
+    # to the counts, not to every result
+    conditions = [R.c.timestamp >= since, R.c.timestamp < until]
+    if vo is not None:
+        conditions.append(_equals(R.c.vo, vo))
+    vm = sa.case((R.c.vm_uuid == "", R.c.gathered_at), else_=R.c.vm_uuid)
+    counts = (
+        sa.select(R.c.endpoint_id, R.c.vo, sa.func.count(sa.distinct(vm)).label("boots"))
+        .where(*conditions)
+        .group_by(R.c.endpoint_id, R.c.vo)
+        .subquery("counts")
+    )
+    return (
+        sa.select(E.c.hostname, E.c.service_type, counts.c.vo, counts.c.boots)
+        .select_from(counts.join(E, counts.c.endpoint_id == E.c.id))
+        .order_by(E.c.hostname, E.c.service_type, counts.c.vo)
+    )
+
+
+def tested_boots(
+    connection: Connection, *, since: datetime, until: datetime, vo: str | None
+) -> list[BootCount]:
+    return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
+
+
+def timeline_input(
+    connection: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    vo: str | None,
+    site: str | None,
+    endpoint: str | None,
+    service_type: str | None,
+) -> TimelineInput:
+    if end <= start:
+        raise ValueError("the end of the period must come after its start")
+    endpoints = {
+        endpoint_id: (hostname, kind)
+        for endpoint_id, hostname, kind in connection.execute(
+            sa.select(E.c.id, E.c.hostname, E.c.service_type)
+        )
+    }
+    site_names = {
+        site_id: name for site_id, name in connection.execute(sa.select(S.c.id, S.c.name))
+    }
+
+    try:
+        since = start - _CARRY_OVER
+    except OverflowError:
+        raise ValueError("the start of the period is out of range") from None
+    conditions: list[sa.ColumnElement[bool]] = [
+        R.c.timestamp >= since,
+        R.c.timestamp < end,
+    ]
+    member_conditions: list[sa.ColumnElement[bool]] = []
+    if vo is not None:
+        conditions.append(_equals(R.c.vo, vo))
+        member_conditions.append(_equals(MEMBERS.c.vo, vo))
+    if site is not None:
+        conditions.append(R.c.site_id == _site_id(site))
+        member_conditions.append(MEMBERS.c.site_id == _site_id(site))
+    if endpoint is not None:
+        conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+        member_conditions.append(MEMBERS.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+
+    # the hot loop of a month's load (millions of rows): no type processing per row; each
+    # distinct timestamp is converted once and each distinct string kept once, so the rows
+    # share their objects
+    utc = m.UTCDateTime()
+    dialect = connection.dialect
+    raw_timestamp = sa.type_coerce(R.c.timestamp, utc.load_dialect_impl(dialect))
+    rows = connection.execution_options(yield_per=_CHUNK).execute(
+        sa.select(R.c.endpoint_id, R.c.metric, R.c.vo, R.c.site_id, raw_timestamp, R.c.status)
+        .where(*conditions)
+        .order_by(R.c.timestamp)
+    )
+    moments: dict[Any, datetime] = {}
+    shared: dict[str, str] = {}
+    share = shared.setdefault
+    row = tuple.__new__
+    results: list[TimelineRow] = []
+    append = results.append
+    for endpoint_id, metric, row_vo, site_id, stamp, status in rows:
+        moment = moments.get(stamp)
+        if moment is None:
+            moment = moments[stamp] = utc.process_result_value(stamp, dialect)  # type: ignore[assignment]
+        append(
+            row(
+                TimelineRow,
+                (
+                    *endpoints[endpoint_id],
+                    share(metric, metric),
+                    share(row_vo, row_vo),
+                    site_names[site_id],
+                    moment,
+                    share(status, status),
+                ),
+            )
+        )
+
+    members = [
+        Member(*endpoints[endpoint_id], site_names[site_id], member_vo, first_seen)
+        for endpoint_id, site_id, member_vo, first_seen in connection.execute(
+            sa.select(MEMBERS.c.endpoint_id, MEMBERS.c.site_id, MEMBERS.c.vo, MEMBERS.c.first_seen)
+            .where(*member_conditions)
+            .order_by(MEMBERS.c.first_seen)
+        )
+    ]
+    overlapping = downtimes(
+        connection,
+        endpoint=endpoint,
+        service_type=service_type,
+        site=site,
+        start=start,
+        end=end,
+    )
+    return TimelineInput(start, end, results, overlapping, members)

@@ -1,0 +1,253 @@
+"""What goes into the store and what comes out: plain frozen dataclasses, no ORM objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from vmsam.server.store._models import MAX_KEY_BYTES
+from vmsam.shared.errors import MessageError
+from vmsam.shared.messages import MetricResult, decode, format_timestamp
+
+# ARGO drops results older than this or further ahead than that (DOMAIN.md section 7)
+WINDOW_PAST = timedelta(days=3)
+WINDOW_FUTURE = timedelta(days=1)
+
+# worst wins when results are ANDed (AVAILABILITY.md's AND table restricted to result states)
+SEVERITY = {"OK": 0, "WARNING": 1, "UNKNOWN": 2, "CRITICAL": 3}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can hold ``text``: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storage_problem(result: MetricResult) -> str | None:
+    """Why a decoded result cannot be stored as it is, or None.
+
+    The decoder accepts both, but PostgreSQL stores no NUL character in text and no key
+    value longer than an index entry allows: such a result would fail every retry.
+    """
+    # the decoder checks these; a result built in code may not have been through it
+    if result.status not in SEVERITY:
+        return f"metricStatus {result.status[:40]!r} is not one of {', '.join(SEVERITY)}"
+    if not result.vo:
+        return "no voName and no org.<vo>. in the metric name"
+    keys = {
+        "hostName": result.host_name,
+        "serviceType": result.service_type,
+        "siteName": result.site_name,
+        "metricName": result.metric_name,
+        "gatheredAt": result.gathered_at,
+        "vmUUID": result.vm_uuid or "",
+        "voName": result.vo or "",
+    }
+    for name, value in keys.items():
+        if len(value.encode("utf-8")) > MAX_KEY_BYTES:
+            return f"{name} is longer than {MAX_KEY_BYTES} bytes"
+    texts = (
+        *keys.values(),
+        result.summary,
+        result.details,
+        result.vm_machinetype or "",
+        result.perf_data or "",
+        result.probe_duration or "",
+    )
+    if any("\x00" in text for text in texts):
+        return "the record contains a NUL character"
+    return None
+
+
+def window_problem(timestamp: datetime, now: datetime) -> str | None:
+    """Why ARGO would drop a result of this time, or None."""
+    if timestamp < now - WINDOW_PAST:
+        return f"timestamp {format_timestamp(timestamp)} is more than 3 days in the past"
+    if timestamp > now + WINDOW_FUTURE:
+        return f"timestamp {format_timestamp(timestamp)} is more than 1 day in the future"
+    return None
+
+
+def encode_text(text: str) -> bytes:
+    """The bytes of a body that arrived as text. A str decoded with surrogateescape gives its
+    original bytes back; any other lone surrogate gives bytes that are not UTF-8, which the
+    decoder then rejects with its reason."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="surrogatepass")
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as a consumer received it or a file held it: exactly one of ``result``
+    (valid) and ``error`` (the reason it goes to the dead letters)."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    received_at: datetime = field(default_factory=_now)
+    result: MetricResult | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.result is None) == (self.error is None):
+            raise ValueError("a Received holds exactly one of result and error")
+
+    @classmethod
+    def parse(
+        cls,
+        body: str | bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        window: bool = True,
+        now: datetime | None = None,
+    ) -> Received:
+        """Decode and validate ``body``; with ``window``, ARGO's age window applies too."""
+        moment = now or _now()
+        data = body if isinstance(body, bytes) else encode_text(body)
+        try:
+            result = decode(data)
+        except MessageError as exc:
+            return cls(data, dict(headers or {}), moment, error=str(exc))
+        problem = storage_problem(result)
+        if problem is None and window:
+            problem = window_problem(result.timestamp, moment)
+        if problem is not None:
+            return cls(data, dict(headers or {}), moment, error=problem)
+        return cls(data, dict(headers or {}), moment, result=result)
+
+
+@dataclass
+class SaveReport:
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+    def add(self, other: SaveReport) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.dead_letters += other.dead_letters
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A stored result in the shape of the results API (ARCHITECTURE.md)."""
+
+    site: str
+    endpoint: str
+    service_type: str
+    metric: str
+    vo: str
+    status: str
+    timestamp: datetime
+    summary: str
+    details: str
+    vm_uuid: str
+    machinetype: str
+    gathered_at: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    received_at: datetime
+    reason: str
+    body: str  # undecodable bytes escaped with backslashreplace
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Downtime:
+    id: int
+    endpoint: str
+    service_type: str
+    start: datetime
+    end: datetime
+    scheduled: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class MetricStatus:
+    """The newest result of one metric of an endpoint: its status and its age."""
+
+    metric: str
+    status: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """An endpoint (space) of a site for one VO; ``status`` ANDs the newest result of each
+    metric (worst wins)."""
+
+    endpoint: str
+    service_type: str
+    vo: str
+    first_seen: datetime
+    status: str
+    last_result: datetime
+    metrics: tuple[MetricStatus, ...]
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    name: str
+    last_result: datetime
+    endpoints: tuple[EndpointStatus, ...]
+
+
+@dataclass(frozen=True)
+class BootCount:
+    """How many tested VMs an endpoint (space) had for a VO in a period: the distinct VMs
+    with a result in it, a VM being its vmUUID, or its host name (gatheredAt) when it sent
+    none. One tested VM is one VM boot."""
+
+    endpoint: str
+    service_type: str
+    vo: str
+    boots: int
+
+
+class TimelineRow(NamedTuple):
+    endpoint: str
+    service_type: str
+    metric: str
+    vo: str
+    site: str
+    timestamp: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """Endpoint ``endpoint``/``service_type`` belongs to ``site`` for ``vo`` from
+    ``first_seen`` on."""
+
+    endpoint: str
+    service_type: str
+    site: str
+    vo: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class TimelineInput:
+    """What the A/R engine needs for [start, end): the results from ``start`` - 1 day (for
+    the carry-over), oldest first; the downtimes overlapping; the site membership."""
+
+    start: datetime
+    end: datetime
+    results: list[TimelineRow]
+    downtimes: list[Downtime]
+    members: list[Member]

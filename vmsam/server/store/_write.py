@@ -1,0 +1,347 @@
+"""Writing: a batch of received messages in one transaction, and downtimes.
+
+Speed comes from one bulk insert of the results (sqlite3's executemany; on PostgreSQL a COPY
+into a temporary table and one INSERT .. SELECT) and from caching in memory what is already
+in the database (the ids of sites and endpoints, membership dates, the known series), so that
+a batch of known endpoints costs one insert of results and, when there are any, one of dead
+letters. The caches are filled
+only after a commit, so a rolled-back batch leaves nothing stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from vmsam.server.store import _models as m
+from vmsam.server.store._engine import WRITE, translated
+from vmsam.server.store._records import Downtime, Received, SaveReport, storable, storage_problem
+from vmsam.shared.messages import MetricResult
+
+# PostgreSQL's path for results; the column names are the model's own, never input (S608)
+_COPIED = [column.name for column in m.RESULTS.columns if column.name != "id"]
+_COLUMNS = ", ".join(f'"{name}"' for name in _COPIED)
+_CREATE_INCOMING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_results ON COMMIT DELETE ROWS"  # noqa: S608
+    f" AS SELECT {_COLUMNS} FROM results WITH NO DATA"
+)
+_COPY_INCOMING = f"COPY incoming_results ({_COLUMNS}) FROM STDIN"
+_MOVE_INCOMING = (
+    f"INSERT INTO results ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming_results"  # noqa: S608
+    " ON CONFLICT DO NOTHING"
+)
+
+_EndpointKey = tuple[str, str]  # hostname, service type
+_MemberKey = tuple[int, int, str]  # endpoint id, site id, VO
+_SeriesKey = tuple[int, str]  # endpoint id, metric
+
+
+def _insert(connection: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _clean_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as JSON both databases accept: no NUL, no lone surrogate."""
+
+    def text(value: object) -> str:
+        return (
+            str(value).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+        )
+
+    return {text(key): text(value) for key, value in headers}
+
+
+@dataclass
+class _Pending:
+    """Ids and dates learnt inside the current transaction, cached once it commits."""
+
+    sites: dict[str, int] = field(default_factory=dict)
+    endpoints: dict[_EndpointKey, int] = field(default_factory=dict)
+    members: dict[_MemberKey, datetime] = field(default_factory=dict)
+    series: set[_SeriesKey] = field(default_factory=set)
+
+
+class Writer:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._sites: dict[str, int] = {}
+        self._endpoints: dict[_EndpointKey, int] = {}
+        self._members: dict[_MemberKey, datetime] = {}
+        self._series: set[_SeriesKey] = set()
+
+    def save(self, batch: Sequence[Received]) -> SaveReport:
+        valid: list[tuple[Received, MetricResult]] = []
+        letters: list[tuple[Received, str]] = []
+        for item in batch:
+            problem = item.error
+            if item.result is not None:
+                problem = storage_problem(item.result)
+                if problem is None:
+                    valid.append((item, item.result))
+            if problem is not None:
+                letters.append((item, problem))
+        # one lock order for every writer: concurrent batches wait instead of deadlocking
+        valid.sort(key=lambda pair: _identity(pair[1]))
+        pending = _Pending()
+        with (
+            translated(self._engine, "save results"),
+            self._engine.connect().execution_options(**WRITE, preserve_rowcount=True) as connection,
+            connection.begin(),
+        ):
+            stored = self._save_results(connection, valid, pending)
+            self._save_dead_letters(connection, letters)
+        with self._lock:
+            self._sites.update(pending.sites)
+            self._endpoints.update(pending.endpoints)
+            self._members.update(pending.members)
+            self._series.update(pending.series)
+        return SaveReport(stored, len(valid) - stored, len(letters))
+
+    def _save_results(
+        self,
+        connection: Connection,
+        valid: list[tuple[Received, MetricResult]],
+        pending: _Pending,
+    ) -> int:
+        if not valid:
+            return 0
+        results = [result for _, result in valid]
+        site_ids = self._site_ids(connection, {r.site_name for r in results}, pending)
+        endpoint_ids = self._endpoint_ids(
+            connection, {(r.host_name, r.service_type) for r in results}, pending
+        )
+        rows = []
+        members: dict[_MemberKey, datetime] = {}
+        series: set[_SeriesKey] = set()
+        for item, result in valid:
+            endpoint_id = endpoint_ids[result.host_name, result.service_type]
+            site_id = site_ids[result.site_name]
+            vo = result.vo or ""
+            rows.append(
+                {
+                    "endpoint_id": endpoint_id,
+                    "site_id": site_id,
+                    "metric": result.metric_name,
+                    "vo": vo,
+                    "status": result.status,
+                    "timestamp": result.timestamp,
+                    "gathered_at": result.gathered_at,
+                    "vm_uuid": result.vm_uuid or "",
+                    "machinetype": result.vm_machinetype or "",
+                    "summary": result.summary,
+                    "details": result.details,
+                    "perf_data": result.perf_data,
+                    "probe_duration": result.probe_duration,
+                    "received_at": item.received_at,
+                }
+            )
+            member = (endpoint_id, site_id, vo)
+            if member not in members or result.timestamp < members[member]:
+                members[member] = result.timestamp
+            series.add((endpoint_id, result.metric_name))
+        stored = _insert_results(connection, rows)
+        self._save_members(connection, members, pending)
+        self._save_series(connection, series, pending)
+        return stored
+
+    def _site_ids(
+        self, connection: Connection, names: set[str], pending: _Pending
+    ) -> dict[str, int]:
+        with self._lock:
+            known = {name: self._sites[name] for name in names if name in self._sites}
+        missing = sorted(names - known.keys())
+        if missing:
+            table = m.SITES
+            connection.execute(
+                _insert(connection, table).on_conflict_do_nothing(),
+                [{"name": name} for name in missing],
+            )
+            found = connection.execute(
+                sa.select(m.SITES.c.name, m.SITES.c.id).where(m.SITES.c.name.in_(missing))
+            )
+            pending.sites.update({name: site_id for name, site_id in found})
+            known.update(pending.sites)
+        return known
+
+    def _endpoint_ids(
+        self, connection: Connection, keys: set[_EndpointKey], pending: _Pending
+    ) -> dict[_EndpointKey, int]:
+        with self._lock:
+            known = {key: self._endpoints[key] for key in keys if key in self._endpoints}
+        missing = sorted(keys - known.keys())
+        if missing:
+            pending.endpoints.update(endpoint_ids(connection, missing))
+            known.update(pending.endpoints)
+        return known
+
+    def _save_members(
+        self, connection: Connection, members: dict[_MemberKey, datetime], pending: _Pending
+    ) -> None:
+        with self._lock:
+            changed = {
+                key: first
+                for key, first in members.items()
+                if key not in self._members or first < self._members[key]
+            }
+        if not changed:
+            return
+        table = m.MEMBERSHIPS
+        insert = _insert(connection, table)
+        # a backfill may bring an older result: the membership starts at the earliest one
+        upsert = insert.on_conflict_do_update(
+            index_elements=["endpoint_id", "site_id", "vo"],
+            set_={"first_seen": insert.excluded.first_seen},
+            where=table.c.first_seen > insert.excluded.first_seen,
+        )
+        connection.execute(
+            upsert,
+            [
+                {"endpoint_id": e, "site_id": s, "vo": vo, "first_seen": first}
+                for (e, s, vo), first in sorted(changed.items())
+            ],
+        )
+        # the database may know an even earlier date: cache what it holds now
+        found = connection.execute(
+            sa.select(table.c.endpoint_id, table.c.site_id, table.c.vo, table.c.first_seen).where(
+                sa.tuple_(table.c.endpoint_id, table.c.site_id, table.c.vo).in_(list(changed))
+            )
+        )
+        pending.members.update({(e, s, vo): first for e, s, vo, first in found})
+
+    def _save_series(
+        self, connection: Connection, series: set[_SeriesKey], pending: _Pending
+    ) -> None:
+        with self._lock:
+            new = sorted(series - self._series)
+        if new:
+            connection.execute(
+                _insert(connection, m.SERIES).on_conflict_do_nothing(),
+                [{"endpoint_id": endpoint_id, "metric": metric} for endpoint_id, metric in new],
+            )
+            pending.series.update(new)
+
+    def _save_dead_letters(
+        self, connection: Connection, letters: list[tuple[Received, str]]
+    ) -> None:
+        if not letters:
+            return
+        connection.execute(
+            sa.insert(m.DEAD_LETTERS),
+            [
+                {
+                    "received_at": item.received_at,
+                    "reason": reason,
+                    "body": item.body,
+                    "headers": _clean_headers(item.headers.items()),
+                }
+                for item, reason in letters
+            ],
+        )
+
+    def add_downtime(
+        self,
+        endpoint: str,
+        service_type: str,
+        start: datetime,
+        end: datetime,
+        *,
+        scheduled: bool,
+        description: str,
+    ) -> Downtime:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("downtime start and end must carry a time zone")
+        if end <= start:
+            raise ValueError("a downtime must end after it starts")
+        for name, value in (("endpoint", endpoint), ("service type", service_type)):
+            if not value.strip():
+                raise ValueError(f"a downtime needs a {name}")
+            if not storable(value) or len(value.encode("utf-8")) > m.MAX_KEY_BYTES:
+                raise ValueError(f"not a valid {name}: {value[:80]!r}")
+        if not storable(description):
+            raise ValueError("the description holds a NUL character or a lone surrogate")
+        with (
+            translated(self._engine, "add a downtime"),
+            self._engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            endpoint_id = endpoint_ids(connection, [(endpoint, service_type)])[
+                endpoint, service_type
+            ]
+            downtime_id = connection.execute(
+                sa.insert(m.DOWNTIMES).returning(m.DOWNTIMES.c.id),
+                {
+                    "endpoint_id": endpoint_id,
+                    "start": start,
+                    "end": end,
+                    "scheduled": scheduled,
+                    "description": description,
+                    "created_at": datetime.now(UTC),
+                },
+            ).scalar_one()
+        return Downtime(
+            downtime_id,
+            endpoint,
+            service_type,
+            start.astimezone(UTC),
+            end.astimezone(UTC),
+            scheduled,
+            description,
+        )
+
+
+def endpoint_ids(connection: Connection, keys: Sequence[_EndpointKey]) -> dict[_EndpointKey, int]:
+    """The ids of these endpoints, created where missing."""
+    table = m.ENDPOINTS
+    connection.execute(
+        _insert(connection, table).on_conflict_do_nothing(),
+        [{"hostname": host, "service_type": kind} for host, kind in sorted(keys)],
+    )
+    found = connection.execute(
+        sa.select(table.c.hostname, table.c.service_type, table.c.id).where(
+            sa.tuple_(table.c.hostname, table.c.service_type).in_(list(keys))
+        )
+    )
+    return {(host, kind): endpoint_id for host, kind, endpoint_id in found}
+
+
+def _insert_results(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert, skipping results already stored; the number inserted."""
+    table = m.RESULTS
+    if connection.dialect.name != "postgresql":
+        # executemany's row count is the number of rows inserted, conflicts excluded
+        inserted: int = connection.execute(
+            sqlite.insert(table).on_conflict_do_nothing(), rows
+        ).rowcount
+        return inserted
+    # COPY into a temporary table, then one INSERT .. SELECT: psycopg writes COPY rows in C,
+    # where executemany or arrays cost tens of microseconds per row in Python
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(_CREATE_INCOMING)
+        with cursor.copy(_COPY_INCOMING) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in _COPIED])
+        cursor.execute(_MOVE_INCOMING)
+        copied: int = cursor.rowcount
+    return copied
+
+
+def _identity(result: MetricResult) -> tuple[str, str, str, datetime, str, str]:
+    return (
+        result.host_name,
+        result.service_type,
+        result.metric_name,
+        result.timestamp,
+        result.gathered_at,
+        result.vm_uuid or "",
+    )

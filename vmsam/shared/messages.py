@@ -1,0 +1,259 @@
+"""The WLCG metric-result message: the one encoder and decoder, used by both ends.
+
+A record is ``key: value`` lines in the reference producer's order, ``detailsData`` last
+(multi-line), then a line ``EOT`` (DOMAIN.md section 7). Text from probes must never break a
+record, so (HOOK.md):
+
+- every value but ``detailsData`` is one line: newlines become spaces;
+- every ``detailsData`` line after the first that is ``EOT``, begins with a space or begins
+  with ``<word>: `` gets one extra leading space; the decoder removes one leading space from
+  every such line that begins with one, so the escape is reversible;
+- control characters other than tab and newline become U+FFFD, and ``detailsData`` over
+  16 KiB is cut with a marker.
+
+``decode(encode(x)) == x`` for every result whose text needs neither replacement nor cut.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from vmsam.shared.errors import MessageError
+
+STATUSES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_DETAILS_BYTES = 16 * 1024
+MAX_VALUE_BYTES = 2 * 1024
+CUT_MARKER = " [cut by vmsam]"
+NO_SUMMARY = "(no summary)"
+
+# what the reference producer requires, plus serviceType, which ARGO's consumer requires
+REQUIRED = (
+    "serviceURI",
+    "hostName",
+    "serviceFlavour",
+    "siteName",
+    "metricStatus",
+    "metricName",
+    "summaryData",
+    "gatheredAt",
+    "timestamp",
+    "serviceType",
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_KEY_LIKE = re.compile(r"^\S+: ")
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_VO_IN_METRIC = re.compile(r"^org\.(.+)\.[^.]+$")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric result. ``timestamp`` is an aware UTC datetime in whole seconds."""
+
+    service_uri: str
+    host_name: str
+    service_flavour: str
+    site_name: str
+    status: str
+    metric_name: str
+    summary: str
+    gathered_at: str
+    timestamp: datetime
+    service_type: str
+    nagios_name: str | None = None
+    role: str | None = None
+    vo_name: str | None = None
+    vo_fqan: str | None = None
+    vm_uuid: str | None = None
+    vm_machinetype: str | None = None
+    probe_duration: str | None = None
+    perf_data: str | None = None
+    details: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vo(self) -> str | None:
+        """``voName``, else the ``<vo>`` of an ``org.<vo>.<test>`` metric name."""
+        if self.vo_name:
+            return self.vo_name
+        match = _VO_IN_METRIC.match(self.metric_name)
+        return match.group(1) if match else None
+
+
+# (wire key, attribute) in the reference producer's order; vmsam's own keys before details
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("serviceURI", "service_uri"),
+    ("hostName", "host_name"),
+    ("serviceFlavour", "service_flavour"),
+    ("siteName", "site_name"),
+    ("metricStatus", "status"),
+    ("metricName", "metric_name"),
+    ("summaryData", "summary"),
+    ("gatheredAt", "gathered_at"),
+    ("timestamp", "timestamp"),
+    ("nagiosName", "nagios_name"),
+    ("role", "role"),
+    ("voName", "vo_name"),
+    ("voFqan", "vo_fqan"),
+    ("serviceType", "service_type"),
+    ("vmUUID", "vm_uuid"),
+    ("vmMachinetype", "vm_machinetype"),
+    ("probeDuration", "probe_duration"),
+    ("perfData", "perf_data"),
+)
+_ATTRIBUTE = dict(_FIELDS)
+
+
+def clean(text: str) -> str:
+    """Control characters other than tab and newline become U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def _cut(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(CUT_MARKER.encode("utf-8"))
+    return data[:room].decode("utf-8", errors="ignore") + CUT_MARKER
+
+
+def one_line(text: str) -> str:
+    """A header value: one line, clean, bounded."""
+    return _cut(clean(text.replace("\r\n", " ").replace("\n", " ")), MAX_VALUE_BYTES)
+
+
+def _escape_details(details: str) -> str:
+    first, *rest = _cut(clean(details), MAX_DETAILS_BYTES).split("\n")
+    escaped = [
+        " " + line if line == "EOT" or line.startswith(" ") or _KEY_LIKE.match(line) else line
+        for line in rest
+    ]
+    return "\n".join([first, *escaped])
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def encode(result: MetricResult) -> str:
+    """The record for ``result``, ending with ``EOT`` and a newline."""
+    lines = []
+    for key, attribute in _FIELDS:
+        value = getattr(result, attribute)
+        if value is None:
+            continue
+        text = format_timestamp(value) if key == "timestamp" else one_line(str(value))
+        if key == "summaryData" and not text.strip():
+            # consumers reject a blank required field: the record must stay valid
+            text = NO_SUMMARY
+        lines.append(f"{key}: {text}")
+    for key, value in result.extra.items():
+        if _KEY.match(key) and key not in _ATTRIBUTE and key != "detailsData":
+            lines.append(f"{key}: {one_line(value)}")
+    lines.append(f"detailsData: {_escape_details(result.details)}")
+    lines.append("EOT")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_timestamp(text: str) -> datetime:
+    if not _TIMESTAMP.match(text):
+        raise MessageError(f"timestamp {text!r} is not in the format YYYY-MM-DDTHH:MM:SSZ")
+    try:
+        return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise MessageError(f"timestamp {text!r} is not a valid date and time") from None
+
+
+def _record(lines: list[str]) -> MetricResult:
+    values: dict[str, str] = {}
+    details: list[str] | None = None
+    for number, line in enumerate(lines, start=1):
+        if details is not None:
+            details.append(line[1:] if line.startswith(" ") else line)
+            continue
+        if not line.strip():
+            continue
+        key, separator, value = line.partition(": ")
+        if not separator:
+            if not line.endswith(":"):
+                raise MessageError(f"line {number} is not 'key: value': {line[:80]!r}")
+            key, value = line[:-1], ""
+        if key == "detailsData":
+            details = [value]
+        else:
+            values[key] = value  # a later line with the same key overrides, as parsers do
+    missing = [key for key in REQUIRED if not values.get(key, "").strip()]
+    if missing:
+        raise MessageError(f"missing required field(s): {', '.join(missing)}")
+    if values["metricStatus"] not in STATUSES:
+        raise MessageError(
+            f"metricStatus {values['metricStatus'][:40]!r} is not one of {', '.join(STATUSES)}"
+        )
+    if len(values["hostName"].strip()) < 2:
+        raise MessageError("hostName is shorter than 2 characters")
+    known = {attribute: values.pop(key, None) for key, attribute in _FIELDS}
+    timestamp = _parse_timestamp(known.pop("timestamp") or "")
+    result = MetricResult(
+        timestamp=timestamp,
+        details="\n".join(details or []),
+        extra=values,
+        **known,  # type: ignore[arg-type]
+    )
+    if result.vo is None:
+        raise MessageError("no voName and no org.<vo>. in the metric name")
+    return result
+
+
+def _text(body: str | bytes) -> str:
+    if isinstance(body, str):
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError(f"not UTF-8 (byte {exc.start})") from None
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {size} bytes is over the {MAX_MESSAGE_BYTES} limit")
+
+
+def _split(text: str) -> list[str]:
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def decode(body: str | bytes) -> MetricResult:
+    """The one record in ``body`` (a STOMP message body); ``MessageError`` says what is wrong."""
+    _check_size(len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "replace")))
+    lines = _split(_text(body))
+    if "EOT" not in lines:
+        raise MessageError("no EOT line: the record is incomplete")
+    return _record(lines[: lines.index("EOT")])
+
+
+def decode_all(text: str | bytes) -> Iterator[MetricResult | MessageError]:
+    """Every record in a file holding records one after another, each ended by ``EOT``."""
+    try:
+        lines = _split(_text(text))
+    except MessageError as exc:
+        yield exc
+        return
+    record: list[str] = []
+    for line in lines:
+        if line != "EOT":
+            record.append(line)
+            continue
+        try:
+            _check_size(sum(len(part.encode("utf-8", "replace")) + 1 for part in record))
+            yield _record(record)
+        except MessageError as exc:
+            yield exc
+        record = []
+    if any(line.strip() for line in record):
+        yield MessageError("no EOT line: the last record is incomplete")
