@@ -30,7 +30,7 @@ consumer. An ACK only means something on the connection that delivered the messa
 a reconnect, the messages of the old connection still in hand are stored but not acked
 (the broker delivers them again and the store deduplicates them).
 
-stomp.py 9 traps handled here and in ``vmsam.shared.stomp`` (DOMAIN.md section 9): TCP_NODELAY;
+stomp.py 9 traps handled here and in ``vmsam.shared.stomp``: TCP_NODELAY;
 our own deadline around the TCP connect, CONNECTED and the subscription's receipt (a
 watchdog shuts the socket); reconnect after a drop with exponential backoff, jittered and capped,
 going round the broker list and subscribing again; ``auto_decode=False`` so that invalid
@@ -47,7 +47,6 @@ import contextlib
 import json
 import logging
 import queue
-import random
 import signal
 import sys
 import threading
@@ -61,8 +60,9 @@ from typing import Any
 import stomp.exception
 
 from broker._metrics import Metrics
-from vmsam.server.store import Received, Store, StoreError
+from vmsam.server.store import Received, SaveReport, Store, StoreError
 from vmsam.shared.config import BrokerSettings, Settings
+from vmsam.shared.deadline import Backoff, left, retry
 from vmsam.shared.errors import ConsumerError
 from vmsam.shared.stomp import (
     TLS,
@@ -72,7 +72,6 @@ from vmsam.shared.stomp import (
     Link,
     StompLog,
     endpoints,
-    left,
     no_connected,
     stomp_log,
 )
@@ -129,13 +128,6 @@ class _JsonLines(logging.Formatter):
         }
         entry.update(getattr(record, "fields", {}))
         return json.dumps(entry, default=str)
-
-
-def _jittered(attempt: int, initial: float, cap: float) -> float:
-    """Exponential backoff, capped, with half of it random so that a fleet of consumers
-    does not come back all at once."""
-    delay = min(cap, initial * 2 ** max(0, attempt - 1))
-    return random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not a secret
 
 
 class _Session(Link):
@@ -312,7 +304,7 @@ class Consumer:
 
     def _supervise(self, ca_certs: str | None) -> None:
         options = self._options
-        failures = 0
+        backoff = Backoff(options.reconnect_initial, options.reconnect_max)
         for turn in _round_robin(len(self._endpoints)):
             if self._stop.is_set():
                 return
@@ -334,8 +326,7 @@ class Consumer:
                 session.abort()
                 if self._stop.is_set():
                     return
-                failures += 1
-                delay = _jittered(failures, options.reconnect_initial, options.reconnect_max)
+                delay = backoff.next()
                 _event(
                     logging.WARNING,
                     "connect failed",
@@ -345,7 +336,7 @@ class Consumer:
                 )
                 self._stop.wait(delay)
                 continue
-            failures = 0
+            backoff.reset()
             self._session = session
             self.metrics.reconnects.inc()
             self.metrics.connected.set(1)
@@ -363,7 +354,7 @@ class Consumer:
             if self._stop.is_set():
                 return  # the worker closes the session once what is in hand is acked
             self.metrics.connected.set(0)
-            delay = _jittered(1, options.reconnect_initial, options.reconnect_max)
+            delay = Backoff(options.reconnect_initial, options.reconnect_max).next()
             _event(
                 logging.WARNING,
                 "disconnected",
@@ -403,32 +394,40 @@ class Consumer:
         """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
         first (nothing acked: the broker delivers the batch again)."""
         received = [_parse(d) for d in batch]
-        attempt = 0
-        while True:
+        started = time.perf_counter()
+
+        def save() -> SaveReport:
+            nonlocal started
             started = time.perf_counter()
-            try:
-                report = store.save(received)
-                break
-            except StoreError as exc:
-                attempt += 1
-                self.metrics.store_errors.inc()
-                delay = _jittered(attempt, self._options.retry_initial, self._options.retry_max)
-                _event(
-                    logging.WARNING,
-                    "store unavailable",
-                    error=str(exc),
-                    batch=len(batch),
-                    attempt=attempt,
-                    retry_in=round(delay, 2),
-                )
-                if not self._pause(delay):
-                    _event(
-                        logging.ERROR,
-                        "batch abandoned at shutdown",
-                        batch=len(batch),
-                        note="not acked: the broker delivers it again",
-                    )
-                    return False
+            return store.save(received)
+
+        def failed(error: Exception, attempt: int, delay: float) -> None:
+            self.metrics.store_errors.inc()
+            _event(
+                logging.WARNING,
+                "store unavailable",
+                error=str(error),
+                batch=len(batch),
+                attempt=attempt,
+                retry_in=round(delay, 2),
+            )
+
+        options = self._options
+        report = retry(
+            save,
+            on=StoreError,
+            backoff=Backoff(options.retry_initial, options.retry_max),
+            wait=self._pause,
+            failed=failed,
+        )
+        if report is None:
+            _event(
+                logging.ERROR,
+                "batch abandoned at shutdown",
+                batch=len(batch),
+                note="not acked: the broker delivers it again",
+            )
+            return False
         elapsed = time.perf_counter() - started
         acked = self._ack(batch)
         metrics = self.metrics
@@ -519,22 +518,22 @@ def _open_store(url: str | None, stop: threading.Event, options: ConsumerOptions
         store = Store(url)
     except StoreError as exc:
         raise ConsumerError(str(exc)) from None
-    attempt = 0
-    while not stop.is_set():
-        try:
-            store.upgrade()
-            break
-        except StoreError as exc:
-            attempt += 1
-            delay = _jittered(attempt, options.retry_initial, options.retry_max)
-            _event(
-                logging.WARNING,
-                "store unavailable",
-                error=str(exc),
-                attempt=attempt,
-                retry_in=round(delay, 2),
-            )
-            stop.wait(delay)
+
+    def failed(error: Exception, attempt: int, delay: float) -> None:
+        _event(
+            logging.WARNING,
+            "store unavailable",
+            error=str(error),
+            attempt=attempt,
+            retry_in=round(delay, 2),
+        )
+
+    def wait(delay: float) -> bool:
+        return not stop.wait(delay)
+
+    if not stop.is_set():
+        backoff = Backoff(options.retry_initial, options.retry_max)
+        retry(store.upgrade, on=StoreError, backoff=backoff, wait=wait, failed=failed)
     return store
 
 

@@ -2,7 +2,7 @@
 to a broker of ``[broker]`` through stomp.py 9: the settings made usable, stomp.py's log
 kept to ourselves, and one connection with deadlines of our own around stomp.py's.
 
-stomp.py 9 traps handled here (DOMAIN.md section 9): TCP_NODELAY is set from
+stomp.py 9 traps handled here: TCP_NODELAY is set (else each reply waits on Nagle) from
 ``on_connecting``; ``connect()`` is never asked to wait (it would wait forever for a server
 that accepts TCP and says nothing); a watchdog shuts the socket at the caller's deadline so
 that nothing blocking outlives it; its socket reads are our own (``Link._receive``): stomp.py
@@ -27,13 +27,13 @@ import re
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from vmsam.shared.config import BrokerSettings, parse_broker_url
+from vmsam.shared.deadline import left
 from vmsam.shared.errors import BrokerConfigError, BrokerTrouble
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "StompLog",
     "connect_failure",
     "endpoints",
-    "left",
     "no_connected",
     "read_failure",
     "refusal",
@@ -99,11 +98,6 @@ def endpoints(urls: Sequence[str]) -> list[Endpoint]:
             raise BrokerConfigError(f"broker URL {url!r} is not host:port")
         found.append(Endpoint(*parsed))
     return found
-
-
-def left(until: float) -> float:
-    """Seconds from now to ``until`` (a ``time.monotonic()`` value), never negative."""
-    return max(0.0, until - time.monotonic())
 
 
 class StompLog(logging.Handler):

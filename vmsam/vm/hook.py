@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from vmsam import __version__
 from vmsam.shared.config import Configuration, Problem, Settings
+from vmsam.shared.deadline import left
 from vmsam.vm.context import VMContext, discover_context
 from vmsam.vm.sampling import Decision, decide, effective_fraction
 
@@ -70,7 +71,7 @@ class _Syslog:
     """One line per result to syslog; sites forward VM syslog for traceability.
 
     The ``syslog`` module writes to /dev/log and silently drops lines where there is none
-    (containers), which is what HOOK.md asks for.
+    (containers): a VM without syslog must not see logging errors at boot.
     """
 
     def __init__(self) -> None:
@@ -182,7 +183,7 @@ def _write_joboutputs(report: HookReport, settings: Settings, deadline: float) -
     if not target:
         report.notes.append("no joboutputs location found: results kept in syslog only")
         return
-    timeout = max(1.0, min(10.0, deadline - time.monotonic()))
+    timeout = max(1.0, min(10.0, left(deadline)))
     try:
         joboutputs.write(
             target, joboutputs.RESULTS_FILE, _results_document(report, settings), timeout=timeout
@@ -236,7 +237,7 @@ def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) 
 
 
 def _flush_backlog(report: HookReport, settings: Settings, deadline: float) -> None:
-    """An unsampled VM still helps the spool drain (HOOK.md)."""
+    """An unsampled VM still helps the spool drain, within the budget."""
     import os
 
     if not settings.broker.urls or not os.path.isdir(settings.paths.spool):
@@ -335,7 +336,7 @@ def _rewrite_results(report: HookReport, settings: Settings, deadline: float) ->
     from vmsam.vm import joboutputs
 
     target = report.context.joboutputs
-    seconds = deadline - time.monotonic()
+    seconds = left(deadline)
     if not target or seconds < 1.0:
         return
     try:

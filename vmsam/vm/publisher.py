@@ -9,10 +9,10 @@ message gives about 800/s, and even pipelined a receipt on every message is held
 1,500-2,400/s by the broker's synchronous store; batches of 200 with 4 in flight match
 stomp.py's raw rate with a receipt on the last only (bench/bench_publish.py: about
 17,000/s without the spool). Delivery is at-least-once: what was sent but not confirmed
-when a connection dies is sent again later, and the consumer drops duplicates
-(ARCHITECTURE.md, store rules).
+when a connection dies is sent again later, and the store keeps each result once
+(docs/messages.md, identity of a result).
 
-stomp.py 9 traps handled here and in ``vmsam.shared.stomp`` (DOMAIN.md section 9): TCP_NODELAY,
+stomp.py 9 traps handled here and in ``vmsam.shared.stomp``: TCP_NODELAY,
 ``connect()`` never asked to wait, the CONNECTED frame and every receipt awaited with
 deadlines of our own; a dropped connection fails the batches in flight over to the next
 broker; and a watchdog shuts the socket at the caller's deadline so that no blocking send
@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import stomp.exception
 
 from vmsam.shared.config import BrokerSettings, Settings
+from vmsam.shared.deadline import left
 from vmsam.shared.errors import PublishError
 from vmsam.shared.stomp import (
     TLS,
@@ -42,7 +43,6 @@ from vmsam.shared.stomp import (
     Link,
     StompLog,
     endpoints,
-    left,
     no_connected,
     stomp_log,
 )
