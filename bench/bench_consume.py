@@ -6,7 +6,7 @@ before each:
 
 1. raw: a bare stomp.py ``Connection12`` (TCP_NODELAY, ``auto_decode=False``) draining the
    queue with ``client-individual`` acks, one ACK per message sent from the listener, with
-   the consumer's prefetch (DOMAIN.md section 9's yardstick). Not ``client`` acks: a bare
+   the consumer's prefetch (a raw stomp.py client's rate). Not ``client`` acks: a bare
    client that acks cumulatively every K messages stalls for 30 s whenever K exceeds
    ActiveMQ's page size (200): the broker pages no more in until its expiry sweep;
 2. ``vmsam consume`` (a real process) into a fresh SQLite file;

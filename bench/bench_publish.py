@@ -3,7 +3,7 @@
 Starts a private ActiveMQ, spools N 1 KB messages and times ``Publisher.deliver`` (each
 batch leaves the spool when its receipt arrives); then times a bare stomp.py
 ``Connection12`` sending the same number of persistent messages with a receipt on the last
-only (the yardstick of DOMAIN.md section 9). Both in the same run, on the same broker; the
+only (a raw stomp.py client's rate). Both in the same run, on the same broker; the
 rate of ``publish_direct`` (confirmed batches, no spool) shows what the spool's file
 operations cost.
 

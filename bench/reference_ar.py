@@ -1,4 +1,4 @@
-"""A straightforward per-second reading of AVAILABILITY.md: the yardstick for the engine.
+"""A straightforward per-second reading of docs/availability.md: the yardstick for the engine.
 
 Every timeline is a list with one state per second of the day; every operation is applied
 second by second; every downtime overwrites its seconds one interval at a time (no merging).

@@ -133,8 +133,8 @@ def ar_document(
     now: datetime | None = None,
 ) -> dict[str, object]:
     """Daily or monthly A/R of ``site`` or ``endpoint`` (exactly one) for ``vo``, ``start``
-    to ``end`` inclusive, as ARCHITECTURE.md's JSON document. Days after ``now`` are left
-    out; the current day covers [00:00, now)."""
+    to ``end`` inclusive, as the API's JSON document (``availability.report``). Days after
+    ``now`` are left out; the current day covers [00:00, now)."""
     if (site is None) == (endpoint is None):
         raise ReportError("give exactly one of a site and an endpoint")
     if site is not None and service_type is not None:

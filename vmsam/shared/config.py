@@ -5,7 +5,8 @@ falls back to its key's default and becomes one ``Problem``, so one typo never s
 site; a file that cannot be read or parsed leaves every default and says why. Read strictly
 (``load_settings``, what the server side uses): the first error is a ``ConfigError``.
 
-Keys may be added, never renamed (ARCHITECTURE.md). A value may be a Vac/Vcycle
+Keys may be added, never renamed (docs/configuration.md, generated from
+``vmsam.shared.config_reference``, describes every one). A value may be a Vac/Vcycle
 ``##user_data_...##`` pattern; an empty value, or a pattern left unsubstituted, means
 "discover it". Precedence: command-line flag > environment variable > file > default.
 """
@@ -56,7 +57,7 @@ DEFAULT_DESTINATION = "/queue/grid.probe.metricOutput.EGEE.vmsam"
 
 
 class VMSettings(NamedTuple):
-    """Who this VM is; every empty value is discovered (DOMAIN.md section 2)."""
+    """Who this VM is; an empty value is discovered where it can be (vmsam.vm.context)."""
 
     space: str = ""
     site: str = ""
@@ -87,7 +88,7 @@ class PathSettings(NamedTuple):
     swaps_file: str = "/proc/swaps"
     cvmfs_config_dir: str = "/etc/cvmfs"
     etc_dir: str = "/etc"
-    # local joboutputs staging directories, used when nothing names one (DOMAIN.md section 4):
+    # local joboutputs staging directories, used when nothing names one:
     # /var/spool/joboutputs, then legacy Vac <= 0.19 /etc/machineoutputs
     joboutputs_dirs: tuple[str, ...] = ("/var/spool/joboutputs", "/etc/machineoutputs")
 

@@ -1,8 +1,8 @@
 """The WLCG metric-result message: the one encoder and decoder, used by both ends.
 
 A record is ``key: value`` lines in the reference producer's order, ``detailsData`` last
-(multi-line), then a line ``EOT`` (DOMAIN.md section 7). Text from probes must never break a
-record, so (HOOK.md):
+(multi-line), then a line ``EOT`` (docs/messages.md). Text from probes must never break a
+record, so:
 
 - every value but ``detailsData`` is one line: newlines become spaces;
 - every ``detailsData`` line after the first that is ``EOT``, begins with a space or begins

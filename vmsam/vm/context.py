@@ -1,9 +1,9 @@
-"""Who this VM is: the names the hook tests and publishes under (DOMAIN.md sections 2-4).
+"""Who this VM is: the names the hook tests and publishes under (docs/configuration.md, [vm]).
 
 Each value comes from the configuration first (where Vac/Vcycle substitute the
-``##user_data_...##`` patterns), then from what the VM finds itself, in DOMAIN.md's orders.
-Nothing here raises: what cannot be found is one line in ``VMContext.problems``, and the
-hook does what it still can.
+``##user_data_...##`` patterns), then from what the VM finds itself, in the order each key's
+entry in docs/configuration.md gives. Nothing here raises: what cannot be found is one line
+in ``VMContext.problems``, and the hook does what it still can.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class VMContext(NamedTuple):
     features: mjf.Features = mjf.Features(machine=None, job=None)
 
     def publishable(self) -> str | None:
-        """None when results can be published; else why not (HOOK.md: no VO, no space)."""
+        """None when results can be published; else why not (no VO, or no space name)."""
         missing = []
         if not self.vo:
             missing.append("no VO ([vm] vo)")

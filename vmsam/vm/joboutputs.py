@@ -1,4 +1,4 @@
-"""Files for ``$JOBOUTPUTS``: kept by the factory after the VM is gone (DOMAIN.md section 4).
+"""Files for ``$JOBOUTPUTS``: kept by the factory (Vac, Vcycle) after the VM is gone.
 
 ``$JOBOUTPUTS`` is a local directory or an HTTP(S) URL that takes ``PUT <url>/<name>``.
 """

@@ -39,8 +39,8 @@ _TEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def executable_test_name(executable: str) -> str:
-    """``/usr/lib64/nagios/plugins/check_squid`` is test ``squid`` (HOOK.md), reduced to the
-    characters a metric name may hold."""
+    """``/usr/lib64/nagios/plugins/check_squid`` is test ``squid`` (the executable's name without
+    ``check_wn_`` or ``check_``), reduced to the characters a metric name may hold."""
     name = Path(executable).name
     for prefix in ("check_wn_", "check_"):
         if name.startswith(prefix) and len(name) > len(prefix):

@@ -1,7 +1,7 @@
 """Run Nagios plugins as subprocesses in parallel, each with its own timeout, all in a budget.
 
 A probe that overruns has its whole process group killed (a probe may have children stuck
-on a hung mount) and is reported UNKNOWN "timed out after N s" (HOOK.md).
+on a hung mount) and is reported UNKNOWN "timed out after N s" (docs/probes.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 STATUSES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
-# HOOK.md: the runner kills a probe's process group this long after its own --timeout
+# the runner kills a probe's process group this long after its own --timeout has passed
 KILL_GRACE = 2.0
 _OUTPUT_LIMIT = 256 * 1024
 

@@ -1,4 +1,4 @@
-"""Whether this VM runs the tests: a pure function of its UUID and the fraction (HOOK.md).
+"""Whether this VM runs the tests: a pure function of its UUID and the fraction.
 
 A VM is sampled when ``int(sha256(uuid).hexdigest()[:8], 16) / 2**32 < fraction``, so the
 decision is reproducible and auditable from the UUID alone. The UUID is stripped of

@@ -1,9 +1,10 @@
-"""The durable outgoing spool: a ``dirq`` QueueSimple directory (DOMAIN.md section 7).
+"""The durable outgoing spool: a ``dirq`` QueueSimple directory, the on-disk queue format of
+the WLCG/ARGO publishers.
 
 Every message is on disk (file and directory entries fsynced) before any send, and leaves only
 after the broker confirmed it. The hook and a cron ``vmsam send`` may work on one spool at
 once: dirq's hard-link locks keep them apart, and locks older than ten minutes are cleared
-(HOOK.md). A full or read-only disk raises ``SpoolError`` with a one-line reason.
+(left by a run that died). A full or read-only disk raises ``SpoolError`` with a one-line reason.
 
 dirq's own ``add`` is not used: it does not fsync, and on any ``open`` error other than
 ENOENT (EROFS, EACCES, ENOSPC on the inode table) it loops forever. Elements are written

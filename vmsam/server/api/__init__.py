@@ -1,5 +1,5 @@
-"""The shifter dashboard: a FastAPI app over the result store (ARCHITECTURE.md's API
-contract) and the page shifters look at.
+"""The shifter dashboard: a FastAPI app over the result store (its endpoints: docs/operations.md)
+and the page shifters look at.
 
     app = create_app(Store(url), load_settings(path))   # served by vmsam.server.serve
 """

@@ -1,4 +1,4 @@
-"""The dashboard API's contract (ARCHITECTURE.md): what each endpoint answers and accepts."""
+"""The dashboard API's contract (docs/operations.md): what each endpoint answers and accepts."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ class MetricModel(BaseModel):
 
 
 class FreshnessModel(BaseModel):
-    """Will this space have results tomorrow? (AVAILABILITY.md: VM-only sites)"""
+    """Will this space have results tomorrow? (docs/availability.md, VMs that boot)"""
 
     staleness: Literal["fresh", "at_risk", "missing"] = Field(
         description="fresh: a result today; at_risk: the last one yesterday, so tomorrow"

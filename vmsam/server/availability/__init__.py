@@ -1,9 +1,9 @@
-"""Availability and reliability with ARGO's rules (AVAILABILITY.md): one engine for the API,
+"""Availability and reliability with ARGO's rules (docs/availability.md): one engine for the API,
 the CLI and the benchmarks.
 
     engine = Engine(load_profiles(path_or_none))
     days = engine.site_days(samples, downtimes, memberships, site=S, vo=V, start=D1, end=D2)
-    report(S, "monthly", monthly(days))   # the JSON document of ARCHITECTURE.md
+    report(S, "monthly", monthly(days))   # the JSON document of the API and vmsam ar
 
 Inputs are any objects with the attributes of SampleRow, DowntimeRow and MembershipRow (the
 store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership); everything

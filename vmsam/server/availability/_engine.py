@@ -1,4 +1,4 @@
-"""From stored results, downtimes and memberships to daily figures (AVAILABILITY.md)."""
+"""From stored results, downtimes and memberships to daily figures (docs/availability.md)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ class Engine:
         self.profiles = profiles if profiles is not None else load_profiles()
         operations = self.profiles.operations
         aggregation = self.profiles.aggregation
-        # AVAILABILITY.md: results in the same second combine with AND, whatever the profile
+        # results in the same second combine with AND, whatever the profile (arrival order
+        # must not matter)
         self._same_second = operations.table("AND")
         self._metric_op = operations.table(aggregation.metric_operation)
         self._profile_op = operations.table(aggregation.profile_operation)

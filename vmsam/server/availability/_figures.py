@@ -158,7 +158,7 @@ def monthly(days: Sequence[DayFigures]) -> list[PeriodFigures]:
 def report(
     name: str, granularity: Granularity, figures: Sequence[DayFigures | PeriodFigures]
 ) -> dict[str, object]:
-    """The JSON document of ARCHITECTURE.md, the same for the API and the CLI."""
+    """The A/R JSON document, the same for the API and the CLI."""
     return {
         "name": name,
         "granularity": granularity,

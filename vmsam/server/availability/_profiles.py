@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 from vmsam.server.availability._errors import ProfileError
 
-# The states are fixed by AVAILABILITY.md (which of them count as up, unknown and down is
+# The states are fixed (docs/availability.md: which of them count as up, unknown and down is
 # part of the definition of A and R); a profile chooses only how they combine.
 STATES = ("OK", "WARNING", "UNKNOWN", "MISSING", "CRITICAL", "DOWNTIME")
 STATE_INDEX = {name: i for i, name in enumerate(STATES)}

@@ -1,8 +1,8 @@
 """Timelines of one UTC day as change points, at one-second resolution.
 
 A timeline never holds one entry per second: it holds the seconds at which the state
-changes, so combining two costs O(changes) (AVAILABILITY.md: split at the union of the change
-points and apply the truth table on each piece).
+changes, so combining two costs O(changes): both are split at the union of their change
+points and the truth table is applied to each piece (docs/availability.md).
 """
 
 from __future__ import annotations

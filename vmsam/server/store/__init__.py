@@ -1,6 +1,6 @@
 """The result store: SQLite (WAL, the embedded default) or PostgreSQL, schema by Alembic.
 
-A result is stored once (ARCHITECTURE.md's identity of a result); anything invalid goes to the
+A result is stored once (its identity: docs/messages.md); anything invalid goes to the
 dead letters with its reason and raw bytes. Every database failure is a one-line
 ``StoreError``: a ``save`` that raised wrote nothing, and the caller may retry the batch.
 """

@@ -86,7 +86,7 @@ class Endpoint(Base):
 
 class Membership(Base):
     """An endpoint belongs to a site for a VO from its first stored result naming both
-    (AVAILABILITY.md: vmsam has no GOCDB topology)."""
+    (vmsam has no GOCDB topology; docs/availability.md)."""
 
     __tablename__ = "memberships"
 
@@ -98,7 +98,7 @@ class Membership(Base):
 
 class Result(Base):
     __tablename__ = "results"
-    # ARCHITECTURE.md's identity of a result; the endpoint stands for hostName + service type,
+    # the identity of a result (docs/messages.md); the endpoint stands for hostName + service type,
     # and vm_uuid is '' rather than NULL because NULLs never conflict in a unique key
     __table_args__ = (
         sa.UniqueConstraint("endpoint_id", "metric", "timestamp", "gathered_at", "vm_uuid"),

@@ -11,11 +11,11 @@ from vmsam.server.store._models import MAX_KEY_BYTES
 from vmsam.shared.errors import MessageError
 from vmsam.shared.messages import MetricResult, decode, format_timestamp
 
-# ARGO drops results older than this or further ahead than that (DOMAIN.md section 7)
+# ARGO drops results older than this or further ahead than that (docs/messages.md)
 WINDOW_PAST = timedelta(days=3)
 WINDOW_FUTURE = timedelta(days=1)
 
-# worst wins when results are ANDed (AVAILABILITY.md's AND table restricted to result states)
+# worst wins when results are ANDed (the AND table of docs/availability.md, on result states)
 SEVERITY = {"OK": 0, "WARNING": 1, "UNKNOWN": 2, "CRITICAL": 3}
 
 
@@ -142,7 +142,7 @@ class SaveReport:
 
 @dataclass(frozen=True)
 class StoredResult:
-    """A stored result in the shape of the results API (ARCHITECTURE.md)."""
+    """A stored result in the shape of the results API (``GET /api/v1/results``)."""
 
     site: str
     endpoint: str
