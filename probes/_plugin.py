@@ -27,6 +27,8 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import nagiosplugin
 
+from probes._common.arguments import positive_float
+
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
@@ -117,6 +119,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "/")
 
 
+def status_text(text: str) -> str:
+    """Text fit for the first line, which Nagios does not pass on unchanged when it holds a
+    ``;``: the probes' own texts have none, but paths and error messages may."""
+    return one_line(text).replace(";", ",")
+
+
 def reason(exc: BaseException) -> str:
     """A one-line reason for an exception, for a human reading a status line."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -153,13 +161,6 @@ class ProbeArgumentParser(argparse.ArgumentParser):
         emit(self.service, nagiosplugin.Unknown, f"bad arguments: {message}")
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
 def emit(
     service: str,
     state: nagiosplugin.state.ServiceState,
@@ -172,7 +173,7 @@ def emit(
     ``os._exit`` because an abandoned thread may still be waiting: the process must not
     wait for it at interpreter shutdown.
     """
-    status = f"{service} {str(state).upper()}: {one_line(summary)}"
+    status = f"{service} {str(state).upper()}: {status_text(summary)}"
     perf = " ".join(p for p in perfdata if p)
     lines = [f"{status} | {perf}" if perf else status]
     lines.extend(one_line(line) for line in long_output if line.strip())
