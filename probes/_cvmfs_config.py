@@ -23,6 +23,15 @@ class ClientConfig:
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
 
+    def problem(self) -> str | None:
+        """Why the configuration directory is not one, if it is not: without it every file
+        is absent and the cache would look merely unconfigured."""
+        if self.config_dir.is_dir():
+            return None
+        if self.config_dir.exists():
+            return f"{self.config_dir} is not a directory"
+        return f"{self.config_dir} does not exist"
+
     def files(self, repository: str | None = None) -> list[Path]:
         """The files that may set values, in order; without a repository, the ones that
         apply to all repositories."""

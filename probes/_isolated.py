@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from probes._plugin import Deadline, Hung, Pending
+from probes._plugin import Hung, Pending
+from vmsam.shared.deadline import Deadline
 
 Record = dict[str, Any]
 Measurement = Callable[..., Iterable[Record]]

@@ -1,6 +1,9 @@
 """The Machine/Job Features options every probe that reads MJF takes, and the lookup they ask.
 
 The init hook (vmsam.vm.hook.probe_specs) passes these names, so they are declared once here.
+One rule for a location in every probe: an absolute directory path or an http(s) URL. A
+relative path is a usage error (UNKNOWN) rather than resolved: what it named would depend
+on the directory the plugin happens to be started in.
 """
 
 from __future__ import annotations
@@ -22,23 +25,18 @@ def location(text: str) -> str:
     return text
 
 
-def add_mjf_arguments(
-    parser: argparse.ArgumentParser, *, etc_dir: bool = False, strict: bool = False
-) -> None:
+def add_mjf_arguments(parser: argparse.ArgumentParser, *, etc_dir: bool = False) -> None:
     """Add --machinefeatures, --jobfeatures, --no-discovery, --vac-url, --openstack-url and,
-    with ``etc_dir``, --etc-dir. ``strict`` makes a malformed location a usage error: for the
-    MJF probe the locations are what is checked, for the others a bad one is just unreadable.
-    """
-    kind = location if strict else str
+    with ``etc_dir``, --etc-dir."""
     parser.add_argument(
         "--machinefeatures",
-        type=kind,
+        type=location,
         metavar="DIR|URL",
         help="machinefeatures location (default: $MACHINEFEATURES, then discovery)",
     )
     parser.add_argument(
         "--jobfeatures",
-        type=kind,
+        type=location,
         metavar="DIR|URL",
         help="jobfeatures location (default: $JOBFEATURES, then discovery)",
     )

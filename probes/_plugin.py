@@ -21,11 +21,13 @@ import os
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, NoReturn, TypeVar
 
 import nagiosplugin
+
+from probes._common.arguments import positive_float
+from vmsam.shared.deadline import Deadline
 
 T = TypeVar("T")
 
@@ -44,21 +46,6 @@ class Hung(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"did not answer within {round(seconds, 1):g} s")
         self.seconds = seconds
-
-
-class Deadline:
-    """A point in time that several calls share."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - time.monotonic())
-
-    def share(self, fraction: float) -> Deadline:
-        """A deadline ending ``fraction`` of the way from now to this one."""
-        return Deadline(self.remaining() * fraction)
 
 
 class Pending(Generic[T]):
@@ -117,6 +104,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "/")
 
 
+def status_text(text: str) -> str:
+    """Text fit for the first line, which Nagios does not pass on unchanged when it holds a
+    ``;``: the probes' own texts have none, but paths and error messages may."""
+    return one_line(text).replace(";", ",")
+
+
 def reason(exc: BaseException) -> str:
     """A one-line reason for an exception, for a human reading a status line."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -153,13 +146,6 @@ class ProbeArgumentParser(argparse.ArgumentParser):
         emit(self.service, nagiosplugin.Unknown, f"bad arguments: {message}")
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
 def emit(
     service: str,
     state: nagiosplugin.state.ServiceState,
@@ -172,7 +158,7 @@ def emit(
     ``os._exit`` because an abandoned thread may still be waiting: the process must not
     wait for it at interpreter shutdown.
     """
-    status = f"{service} {str(state).upper()}: {one_line(summary)}"
+    status = f"{service} {str(state).upper()}: {status_text(summary)}"
     perf = " ".join(p for p in perfdata if p)
     lines = [f"{status} | {perf}" if perf else status]
     lines.extend(one_line(line) for line in long_output if line.strip())

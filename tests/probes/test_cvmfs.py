@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,7 +141,7 @@ def test_repo_option_overrides_the_vo_list(tree: Tree) -> None:
     tree.repository("cms.cern.ch")
     out = run_probe(SCRIPT, [*tree.args("cms.cern.ch"), "--vo", "lhcb"])
     assert out.state == "OK", out.text
-    assert "1 repositories mounted" in out.summary
+    assert out.summary == "1 repository mounted and healthy: cms.cern.ch r4711"
     assert "lhcb.cern.ch" not in out.text
 
 
@@ -204,7 +206,10 @@ def test_a_missing_cvmfs_root_makes_every_repository_critical(tree: Tree) -> Non
     [
         ({"nioerr": "3"}, "lhcb.cern.ch had 3 I/O errors since mount (above 0)"),
         ({"usedfd": "850"}, "lhcb.cern.ch uses 85.0% of its file descriptors (above 80)"),
-        ({"nclg": "101"}, "lhcb.cern.ch has 101 catalogs loaded (maxfd 1000), more than maxfd/10"),
+        (
+            {"nclg": "101"},
+            "lhcb.cern.ch has 101 catalogs loaded, 10.1% of maxfd 1000 (above 10)",
+        ),
         ({"ncleanup24": "25"}, "lhcb.cern.ch cleaned its cache 25 times in 24 h (above 24)"),
         ({"expires": "-2"}, "lhcb.cern.ch root catalog expires in -2 minutes (below 0)"),
         ({"proxy": None}, "lhcb.cern.ch attribute user.proxy: missing"),
@@ -253,7 +258,7 @@ def test_thresholds_are_options(tree: Tree) -> None:
     out = run_probe(SCRIPT, [*args, *relaxed, "--expires-warn", "4"])
     assert out.state == "WARNING"
     assert out.summary == (
-        "lhcb-condb.cern.ch root catalog expires in 3 minutes (below 4); "
+        "lhcb-condb.cern.ch root catalog expires in 3 minutes (below 4) - "
         "grid.cern.ch root catalog expires in 3 minutes (below 4)"
     )
 
@@ -463,8 +468,8 @@ def test_a_hung_cache_partition_is_critical(
     assert out.state == "CRITICAL", out.text
     cache = f"{hanging.mountpoint}/cache"
     assert problems(out) == [
-        f"CRITICAL: lhcb.cern.ch cache partition {cache}: did not answer within 2.4 s",
-        f"CRITICAL: grid.cern.ch cache partition {cache}: did not answer within 2.4 s",
+        f"CRITICAL: lhcb.cern.ch cache partition {cache} did not answer within 2.4 s",
+        f"CRITICAL: grid.cern.ch cache partition {cache} did not answer within 2.4 s",
     ]
     assert "OK: lhcb.cern.ch revision 4711" in out.long_output
 
@@ -474,6 +479,8 @@ def hung_args(
 ) -> list[str]:
     """lhcb.cern.ch and grid.cern.ch on real tmpfs, and the hangfs one next to them."""
     root = tmp_path / "cvmfs"
+    # there, but configuring no cache: a missing directory would be a warning of its own
+    (tmp_path / "no-config").mkdir(exist_ok=True)
     for name in ("lhcb.cern.ch", "grid.cern.ch"):
         mounter.tmpfs(root / name, 1024 * 1024)
         (root / name / "README").write_text(name)
@@ -507,3 +514,148 @@ def test_hangfs_cleanup_leaves_no_mount_behind(tmp_path: Path) -> None:
     assert waiting.wait(timeout=10) != 0
     assert str(tmp_path / "hung") not in Path("/proc/mounts").read_text()
     assert os.listdir(tmp_path / "hung") == []
+
+
+# --- thresholds as Nagios ranges ----------------------------------------------------------
+
+
+def test_fd_warning_and_critical_ranges_decide_the_state(tree: Tree) -> None:
+    args = lhcb_tree(tree, usedfd="850")
+    ranges = ["--fd-warning", "~:50", "--fd-critical", "~:90"]
+    out = run_probe(SCRIPT, [*args, *ranges])
+    assert out.state == "WARNING", out.text
+    assert out.summary == "lhcb.cern.ch uses 85.0% of its file descriptors (above 50)"
+    assert (out.perfdata["lhcb.cern.ch_fd"].warn, out.perfdata["lhcb.cern.ch_fd"].crit) == (
+        "~:50",
+        "~:90",
+    )
+    out = run_probe(SCRIPT, [*args, "--fd-warning", "~:50", "--fd-critical", "~:84"])
+    assert out.state == "CRITICAL", out.text
+    assert out.summary == "lhcb.cern.ch uses 85.0% of its file descriptors (above 84)"
+
+
+def test_an_inverted_range_alerts_inside_it(tree: Tree) -> None:
+    args = lhcb_tree(tree, nioerr="3")
+    out = run_probe(SCRIPT, [*args, "--nioerr-warning", "@1:5"])
+    assert out.state == "WARNING", out.text
+    assert out.summary == "lhcb.cern.ch had 3 I/O errors since mount (inside 1:5)"
+    assert out.perfdata["lhcb.cern.ch_nioerr"].warn == "@1:5"
+    assert out.perfdata["grid.cern.ch_nioerr"].value == 0  # 0 is outside 1:5: fine
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (["--fd-warn-pct", "3"], ["--fd-warning", "~:3"]),
+        (["--nioerr-warn", "2"], ["--nioerr-warning", "~:2"]),
+        (["--nclg-factor", "200"], ["--nclg-warning", "~:0.5"]),
+        (["--ncleanup24-warn", "1"], ["--ncleanup24-warning", "~:1"]),
+        (["--expires-warn", "4"], ["--expires-warning", "4:"]),
+        (["--cache-warn-pct", "0"], ["--cache-warning", "~:0"]),
+    ],
+)
+def test_old_threshold_options_give_the_results_of_the_ranges_they_stand_for(
+    tree: Tree, old: list[str], new: list[str]
+) -> None:
+    args = lhcb_tree(tree, ncleanup24="2", nioerr="1", nclg="6")
+    by_old, by_new = run_probe(SCRIPT, [*args, *old]), run_probe(SCRIPT, [*args, *new])
+    assert (by_old.state, steady(by_old.summary)) == (by_new.state, steady(by_new.summary))
+    assert without_cache(by_old.perfdata) == without_cache(by_new.perfdata)
+    # and the option did change the result
+    assert steady(by_old.summary) != steady(run_probe(SCRIPT, args).summary)
+
+
+def without_cache(perfdata: dict[str, object]) -> dict[str, object]:
+    return {label: perf for label, perf in perfdata.items() if "cache" not in label}
+
+
+def steady(text: str) -> str:
+    """``text`` without the cache partition's fill, which other writers to the same disk
+    change between two runs."""
+    return re.sub(r"partition [\d.]+% full|cache=[\d.]+%", "partition N% full", text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fd-warning", "80:70"],
+        ["--fd-warning", "many"],
+        ["--cache-critical", "1_0"],
+        ["--fd-critical", "~:50"],  # inside the default warning range ~:80: never seen
+    ],
+)
+def test_bad_ranges_are_unknown_with_a_one_line_reason(args: list[str]) -> None:
+    out = run_probe(SCRIPT, ["--vo", "lhcb", *args])
+    assert (out.exit_code, out.state) == (3, "UNKNOWN")
+    assert out.summary.startswith("bad arguments:")
+    assert out.long_output == []
+
+
+def test_help_documents_every_threshold_and_its_default_range() -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / SCRIPT), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for option, default in [
+        ("--revision-warning", "0:"),
+        ("--nioerr-warning", "~:0"),
+        ("--fd-warning", "~:80"),
+        ("--nclg-warning", "~:10"),
+        ("--ncleanup24-warning", "~:24"),
+        ("--expires-warning", "0:"),
+        ("--cache-warning", "~:95"),
+    ]:
+        assert f"{option} RANGE WARNING range for" in text, option
+        assert f"(default {default})" in text, option
+    assert "--fd-critical RANGE CRITICAL range for" in text
+    assert "@A:B alerts inside" in text
+
+
+# --- rules this probe reports rather than passes ------------------------------------------
+
+
+def test_a_negative_revision_is_a_warning(tree: Tree) -> None:
+    out = run_probe(SCRIPT, lhcb_tree(tree, revision="-1"))
+    assert out.state == "WARNING", out.text
+    assert out.summary == "lhcb.cern.ch revision -1 (below 0)"
+    assert out.perfdata["lhcb.cern.ch_revision"].value == -1
+
+
+def test_a_missing_client_configuration_directory_is_a_warning(tree: Tree) -> None:
+    args = lhcb_tree(tree)
+    gone = tree.root / "no-such-config"
+    args[args.index("--cvmfs-config-dir") + 1] = str(gone)
+    out = run_probe(SCRIPT, args)
+    assert out.state == "WARNING", out.text
+    assert out.summary == f"cvmfs client configuration {gone} does not exist: cache not checked"
+    assert problems(out) == [f"WARNING: {out.summary}"]
+    assert "lhcb.cern.ch_cache" not in out.perfdata
+
+
+def test_long_output_is_one_state_colon_text_line_per_result(tree: Tree) -> None:
+    out = run_probe(SCRIPT, lhcb_tree(tree, nioerr="1", maxfd=None))
+    assert out.state == "WARNING", out.text
+    states = [line.split(": ", 1)[0] for line in out.long_output]
+    assert set(states) == {"OK", "WARNING"}
+    # worst first
+    assert states == sorted(states, key=lambda s: s != "WARNING")
+
+
+def test_no_semicolon_in_the_status_line(tree: Tree) -> None:
+    args = lhcb_tree(tree, nioerr="1", usedfd="900")
+    out = run_probe(SCRIPT, args)
+    assert out.state == "WARNING", out.text
+    assert out.summary.count(" - ") == 1, out.summary
+    assert ";" not in out.summary
+
+    # nor when a path given has one
+    args[args.index("--cvmfs-root") + 1] = str(tree.root / "a;b")
+    out = run_probe(SCRIPT, args)
+    assert out.state == "CRITICAL", out.text
+    assert out.summary.count(" - ") == 2, out.summary
+    assert ";" not in out.summary
+    assert "a,b" in out.summary

@@ -318,7 +318,7 @@ def test_valid_proxy_without_mjf_is_judged_by_the_threshold(tree: Tree) -> None:
 def test_proxy_within_warn_hours_is_a_warning(tree: Tree) -> None:
     output = middleware(tree.proxy_args(3 * HOUR))
     assert output.state == "WARNING"
-    assert "proxy expires within 6.0 h" in output.summary
+    assert "valid for 3.0 h (below 6 h), VM shutdown time unknown" in output.summary
 
     assert middleware(tree.proxy_args(3 * HOUR, "--proxy-warn-hours", "2")).state == "OK"
 
@@ -446,3 +446,103 @@ def test_simulated_proxy_is_an_rfc3820_proxy_signed_by_its_user() -> None:
     info = proxy.extensions.get_extension_for_oid(grid.PROXY_CERT_INFO)
     assert info.critical
     proxy.verify_directly_issued_by(user)
+
+
+# --- unparsable files ----------------------------------------------------------------------------
+
+LIBRARY_TEXT = ("Unable to load", "cryptography", "See https", "MalformedFraming")
+
+
+def test_an_unparsable_crl_is_reported_as_unparsable_not_missing(tree: Tree) -> None:
+    ca = CertificateAuthority.create("Garbled-CA")
+    tree.grid.add_ca(ca, crl_next_update=grid.now() + 72 * HOUR)
+    (tree.grid.certificates / f"{ca.hash}.r0").write_bytes(b"-----BEGIN X509 CRL-----\nxx\n")
+    output = middleware(tree.args())
+    assert output.state == "CRITICAL", output.text
+    assert output.summary == f"CRL of Garbled-CA ({ca.hash}.r0) unparsable"
+    assert line_with(output, "CRL of Garbled-CA").startswith("CRITICAL: ")
+    assert "missing" not in output.text
+    assert output.perfdata["stale_crls"].value == 1
+    assert not any(text in output.text for text in LIBRARY_TEXT), output.text
+
+
+def test_an_unparsable_crl_of_no_ca_is_a_warning_naming_the_file(tree: Tree) -> None:
+    (tree.grid.certificates / "0badc0de.r0").write_bytes(os.urandom(64))
+    output = middleware(tree.args())
+    assert output.state == "WARNING", output.text
+    assert output.summary == "unparsable in the trust store: 0badc0de.r0 (not a PEM or DER CRL)"
+    assert output.perfdata["stale_crls"].value == 0
+
+
+def test_an_unparsable_ca_file_is_said_without_the_librarys_message(tree: Tree) -> None:
+    (tree.grid.certificates / "Broken-CA.pem").write_text("not a certificate\n")
+    output = middleware(tree.args())
+    assert output.summary == "unparsable in the trust store: Broken-CA.pem (not a PEM certificate)"
+    assert not any(text in output.text for text in LIBRARY_TEXT), output.text
+
+
+# --- thresholds as Nagios ranges -----------------------------------------------------------------
+
+
+def test_crl_ranges_decide_the_state(tree: Tree) -> None:
+    # the CRLs have 72 h left
+    output = middleware(tree.args("--crl-warning", "80:"))
+    assert output.state == "WARNING", output.text
+    assert "nextUpdate in 72.0 h (below 80 h)" in output.summary
+    output = middleware(tree.args("--crl-warning", "100:", "--crl-critical", "80:"))
+    assert output.state == "CRITICAL", output.text
+    assert "(below 80 h)" in output.summary
+    assert middleware(tree.args("--crl-warning", "@70:75")).state == "WARNING"
+    assert middleware(tree.args("--crl-warning", "@60:70")).state == "OK"
+
+
+def test_the_old_crl_option_means_a_lower_bound(tree: Tree) -> None:
+    tree.grid.add_ca(CertificateAuthority.create("Soon-CA"), crl_next_update=grid.now() + 3 * HOUR)
+    for hours_left, state in (("4", "WARNING"), ("2", "OK")):
+        old = middleware(tree.args("--crl-warn-hours", hours_left))
+        new = middleware(tree.args("--crl-warning", f"{hours_left}:"))
+        assert old.state == new.state == state, old.text
+        assert old.summary == new.summary
+
+
+def test_proxy_ranges_decide_the_state_and_go_to_perfdata(tree: Tree) -> None:
+    output = middleware(tree.proxy_args(48 * HOUR, "--proxy-warning", "50:"))
+    assert output.state == "WARNING", output.text
+    assert "(below 50 h)" in output.summary
+    assert output.perfdata["proxy_hours_left"].warn == "50:"
+    output = middleware(
+        tree.proxy_args(48 * HOUR, "--proxy-critical", "49:", "--proxy-warning", "50:")
+    )
+    assert output.state == "CRITICAL", output.text
+    assert output.perfdata["proxy_hours_left"].crit == "49:"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--crl-warning", "soon"],
+        ["--crl-warning", "9:5"],
+        ["--proxy-critical", "12:"],  # alerts before the default warning range 6:
+        ["--jobfeatures", "etc/jobfeatures"],
+        ["--machinefeatures", "relative/machinefeatures"],
+    ],
+)
+def test_bad_ranges_and_relative_mjf_locations_are_unknown(tmp_path: Path, args: list[str]) -> None:
+    output = middleware(["--grid-root", str(tmp_path), *args])
+    assert (output.exit_code, output.state) == (3, "UNKNOWN")
+    assert output.summary.startswith("bad arguments:")
+    assert output.long_output == []
+
+
+def test_no_semicolon_in_the_status_line(tmp_path: Path) -> None:
+    layout = VMLayout(tmp_path / "vm")
+    layout.root.mkdir()
+    mounter = Mounter(layout.root, real=False)
+    output = middleware(grid.simulate(layout, mounter, healthy=False))
+    assert output.state == "CRITICAL", output.text
+    assert output.summary.count(" - ") == 3  # three problems named, the rest counted
+    assert output.summary.endswith(" - and 1 more")
+    assert ";" not in output.summary
+    assert all(
+        line.split(": ", 1)[0] in {"OK", "WARNING", "CRITICAL"} for line in output.long_output
+    )

@@ -272,7 +272,7 @@ RULES: list[tuple[str, Mutation, str, str]] = [
         "job starts in an hour",
         _set("job", "jobstart_secs", str(int(time.time()) + 3600)),
         "WARNING",
-        "s in the future (more than 300 s)",
+        "s in the future (above 300 s)",
     ),
     (
         "job_id not the VM",
@@ -301,7 +301,7 @@ def test_each_rule(
     assert out.state == state, out.text
     assert text in out.summary, out.summary
     # one fault, one problem: the others stay quiet
-    assert out.summary.count("; ") == 0, out.summary
+    assert out.summary.count(" - ") == 0, out.summary
 
 
 def test_job_starting_just_ahead_is_tolerated(layout: VMLayout, healthy_args: list[str]) -> None:
@@ -451,3 +451,56 @@ def test_simulated_values_are_what_vac_writes() -> None:
     assert int(machine["shutdowntime"]) > int(job["shutdowntime_job"]) > 1000
     # check_wn_scratch would take it as its minimum size: the demo scratch is small
     assert "scratch_limit_bytes" not in job
+
+
+# --- thresholds as Nagios ranges -----------------------------------------------------------
+
+
+def test_future_ranges_decide_how_far_ahead_a_job_may_start(
+    layout: VMLayout, healthy_args: list[str]
+) -> None:
+    edit(layout.jobfeatures, "jobstart_secs", str(int(time.time()) + 100))
+    assert mjf(healthy_args).state == "OK"
+    out = mjf([*healthy_args, "--future-warning", "~:10"])
+    assert out.state == "WARNING", out.text
+    assert out.summary.startswith("jobstart_secs is ")
+    assert out.summary.endswith(" s in the future (above 10 s)")
+    out = mjf([*healthy_args, "--future-warning", "~:10", "--future-critical", "~:50"])
+    assert out.state == "CRITICAL", out.text
+    assert out.summary.endswith(" s in the future (above 50 s)")
+
+
+def test_seconds_left_ranges_judge_and_go_to_perfdata(healthy_args: list[str]) -> None:
+    # the simulated job has 5 h left
+    out = mjf([*healthy_args, "--seconds-left-warning", "36000:"])
+    assert out.state == "WARNING", out.text
+    assert "s left before the job or machine ends (below 36000 s)" in out.summary
+    assert out.perfdata["seconds_left"].warn == "36000:"
+    assert out.perfdata["seconds_left"].crit == ""
+    assert mjf([*healthy_args, "--seconds-left-critical", "@0:60"]).state == "OK"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--future-warning", "300:~"],
+        ["--future-critical", "~:100"],  # alerts before the default warning range ~:300
+        ["--jobfeatures", "etc/jobfeatures"],
+    ],
+)
+def test_bad_ranges_and_relative_locations_are_unknown(args: list[str]) -> None:
+    out = mjf([*args, "--no-discovery"])
+    assert (out.state, out.exit_code) == ("UNKNOWN", 3)
+    assert out.summary.startswith("bad arguments:")
+    assert out.long_output == []
+
+
+def test_no_semicolon_in_the_status_line(layout: VMLayout) -> None:
+    out = mjf(simulate(layout, None, healthy=False))  # type: ignore[arg-type]
+    assert out.state == "CRITICAL", out.text
+    assert out.summary.count(" - ") == 3, out.summary
+    assert ";" not in out.summary
+    states = [line.split(": ", 1)[0] for line in out.long_output]
+    # one STATE: text line per result, worst first
+    order = ["CRITICAL", "WARNING", "OK"]
+    assert states == sorted(states, key=order.index)

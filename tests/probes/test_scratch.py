@@ -170,7 +170,7 @@ def test_simulated_healthy_scratch_on_loop_ext4_is_ok_with_perfdata(tmp_path: Pa
     assert out.perfdata["write_MBps"].value > 0
     # every check is listed, OK ones included
     assert len(out.long_output) == 9
-    assert all(line.startswith("OK - ") for line in out.long_output)
+    assert all(line.startswith("OK: ") for line in out.long_output)
     assert any("ext4 on /dev/loop" in line for line in out.long_output)
     assert any("cvmfs-cache is on scratch" in line for line in out.long_output)
     assert any("swapfile" in line for line in out.long_output)
@@ -553,3 +553,101 @@ def test_hung_scratch_is_critical_within_the_timeout(tmp_path: Path) -> None:
     # nothing else was touched: every other part says it was skipped
     assert sum("not checked: no usable scratch" in line for line in out.long_output) == 4
     assert elapsed < 8, f"took {elapsed:.1f} s with --timeout 3"
+
+
+# --- thresholds as Nagios ranges -----------------------------------------------------------
+
+
+@requires_root
+def test_short_free_ranges_give_the_results_of_the_old_options(vm: FakeVM) -> None:
+    fill_to(vm.scratch, 0.30)
+    new = vm.run("-w", "40:", "-c", "20:")
+    old = vm.run("--warn-free-pct", "40", "--crit-free-pct", "20")
+    assert new.state == old.state == "WARNING", new.text
+    assert new.summary == old.summary
+    assert (new.perfdata["free"].warn, new.perfdata["free"].crit) == ("40:", "20:")
+    # the old options set the inodes' ranges too, the new ones only the free space's
+    assert (old.perfdata["inodes_free"].warn, new.perfdata["inodes_free"].warn) == ("40:", "10:")
+
+    out = vm.run("--free-warning", "40:", "--free-critical", "35:")
+    assert out.state == "CRITICAL", out.text
+    assert "free space" in out.summary and "below 35%" in out.summary
+
+
+@requires_root
+def test_inode_ranges_are_their_own(vm: FakeVM) -> None:
+    out = vm.run("--inodes-warning", "@0:100")
+    assert out.state == "WARNING", out.text
+    assert out.summary.startswith("free inodes ")
+    assert out.summary.endswith(", inside 0:100%")
+
+
+@requires_root
+def test_size_ranges_in_gb_judge_the_total_in_bytes(vm: FakeVM) -> None:
+    old = vm.run(min_size_gb="1")
+    new = vm.run("--size-critical", "1:", min_size_gb=None)
+    assert old.state == new.state == "CRITICAL"
+    assert "too small: size 67.1 MB, at least 1.0 GB required (--size-critical)" in new.summary
+    assert new.perfdata["size"].crit == old.perfdata["size"].crit == "1000000000:"
+
+    out = vm.run("--size-critical", "@0:1", min_size_gb=None)
+    assert out.state == "CRITICAL", out.text
+    assert out.summary == "size 67.1 MB, critical range @0:1 GB (--size-critical) (inside 0:1 GB)"
+
+    out = vm.run("--size-warning", "0.1:")
+    assert out.state == "WARNING", out.text
+    assert out.perfdata["size"].warn == "100000000:"
+    assert "(below 0.1 GB)" in out.summary
+
+
+@requires_root
+def test_write_speed_ranges(vm: FakeVM) -> None:
+    out = vm.run("--write-critical", "1000000000:")
+    assert out.state == "CRITICAL", out.text
+    assert out.summary.startswith("wrote, synced and read back 1 MB at ")
+    assert out.summary.endswith(" MB/s (below 1000000000 MB/s)")
+    assert out.perfdata["write_MBps"].crit == "1000000000:"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-w", "5:abc"],
+        ["--inodes-critical", ""],
+        ["--free-critical", "20:"],  # would alert before the default warning range 10:
+        ["--jobfeatures", "jobfeatures"],
+        ["--machinefeatures", "./machinefeatures"],
+    ],
+)
+def test_bad_ranges_and_relative_mjf_locations_are_unknown(args: list[str]) -> None:
+    out = run_probe(SCRIPT, ["--no-discovery", *args])
+    assert (out.state, out.exit_code) == ("UNKNOWN", 3)
+    assert out.summary.startswith("bad arguments: ")
+    assert out.long_output == []
+
+
+# --- rules this probe reports rather than passes --------------------------------------------
+
+
+@requires_root
+def test_a_missing_cvmfs_configuration_directory_is_a_warning(vm: FakeVM, tmp_path: Path) -> None:
+    gone = tmp_path / "no-such-config"
+    args = vm.args()
+    args[args.index("--cvmfs-config-dir") + 1] = str(gone)
+    out = run_probe(SCRIPT, args)
+    assert out.state == "WARNING", out.text
+    assert out.summary == (
+        f"cvmfs client configuration {gone} does not exist: cache location not checked"
+    )
+    assert f"WARNING: {out.summary}" in out.long_output
+
+
+def test_no_semicolon_in_the_status_line(tmp_path: Path) -> None:
+    fake = FakeVM(tmp_path).furnish()
+    fake.scratch.chmod(0o755)
+    (fake.scratch / "tmp").rmdir()
+    out = fake.run()
+    assert out.state == "CRITICAL", out.text
+    assert "mode 0755, not 1777 and " in out.summary
+    assert out.summary.count(" - ") == 1, out.summary
+    assert ";" not in out.summary
