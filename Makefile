@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[server,dev]'
 	touch $(STAMP)
 
-## make demo: probes on a simulated healthy VM and a broken one (no server needed)
+## make demo: a simulated VM-only site over days, its A/R, then the dashboard (no server needed)
 demo: $(STAMP)
 	$(BIN)/vmsam demo
 

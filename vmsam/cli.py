@@ -67,9 +67,11 @@ def _store(url: str | None) -> Store:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from vmsam.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(keep=Path(args.keep) if args.keep else None, serve=not args.no_serve)
 
 
 def _init_hook(args: argparse.Namespace) -> int:
@@ -457,9 +459,17 @@ def _add_server_commands(commands: Any) -> None:
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
-        "demo", help="run the probes on a simulated healthy VM and a broken one"
+        "demo",
+        help="a simulated VM-only site over several days, its daily A/R and the dashboard",
     )
-    demo.add_argument("--keep", action="store_true", help="keep the simulated VM trees")
+    demo.add_argument(
+        "--no-serve", action="store_true", help="print the A/R and stop; serve no dashboard"
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the store (DIR/vmsam.db), the spool and the VM trees in DIR (new or empty)",
+    )
     demo.set_defaults(handler=_demo)
 
 

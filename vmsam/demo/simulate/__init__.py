@@ -7,10 +7,13 @@ the probe's command-line arguments that point at it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmsam.demo.simulate._mounts import Mounter, can_mount
+
+__all__ = ["Mounter", "SimulatedVM", "VMLayout", "build_vm", "can_mount", "write_config"]
 
 
 @dataclass(frozen=True)
@@ -100,34 +103,46 @@ def write_config(
     extra: list[str] | None = None,
     critical: list[str] | None = None,
     shutdown_on_critical: bool = False,
+    machinetype: str = "simulated",
+    uuid: str = "",
+    paths: Mapping[str, Path | str] | None = None,
+    config_file: Path | None = None,
 ) -> Path:
     """A vmsam.toml for the hook inside this simulated VM, as a site admin would write it.
 
-    Network discovery is off: a simulated VM must never ask 169.254.169.25x.
+    Network discovery is off: a simulated VM must never ask 169.254.169.25x. ``paths``
+    replaces ``[paths]`` entries (an empty string leaves the key to discovery), so that
+    several VMs can share one simulated tree with joboutputs, spool and MJF of their own;
+    ``config_file`` is where to write it (default ``layout.config_file``).
     """
     layout = vm.layout
+    entries: dict[str, Path | str] = {
+        "cvmfs_root": layout.cvmfs_root,
+        "grid_root": layout.grid_root,
+        "scratch": layout.scratch,
+        "machinefeatures": layout.machinefeatures,
+        "jobfeatures": layout.jobfeatures,
+        "joboutputs": layout.joboutputs,
+        "spool": layout.spool,
+        "proxy": layout.proxy,
+        "mounts_file": vm.mounter.mounts_file,
+        "swaps_file": layout.swaps_file,
+        "cvmfs_config_dir": layout.cvmfs_config_dir,
+        "etc_dir": layout.root / "etc",
+        **(paths or {}),
+    }
     lines = [
         "[vm]",
         f'space = "{layout.space}"',
         f'vo = "{layout.vo}"',
         f'hostname = "{layout.hostname}"',
-        'machinetype = "simulated"',
+        f'machinetype = "{machinetype}"',
+        *([f'uuid = "{uuid}"'] if uuid else []),
         'manager_version = "Vac 3.2"',
         "[sampling]",
         f"fraction = {fraction}",
         "[paths]",
-        f'cvmfs_root = "{layout.cvmfs_root}"',
-        f'grid_root = "{layout.grid_root}"',
-        f'scratch = "{layout.scratch}"',
-        f'machinefeatures = "{layout.machinefeatures}"',
-        f'jobfeatures = "{layout.jobfeatures}"',
-        f'joboutputs = "{layout.joboutputs}"',
-        f'spool = "{layout.spool}"',
-        f'proxy = "{layout.proxy}"',
-        f'mounts_file = "{vm.mounter.mounts_file}"',
-        f'swaps_file = "{layout.swaps_file}"',
-        f'cvmfs_config_dir = "{layout.cvmfs_config_dir}"',
-        f'etc_dir = "{layout.root / "etc"}"',
+        *(f'{key} = "{value}"' for key, value in entries.items()),
         "[discovery]",
         "network = false",
         "[probes]",
@@ -141,9 +156,10 @@ def write_config(
         "[outputs]",
         f"shutdown_on_critical = {'true' if shutdown_on_critical else 'false'}",
     ]
-    layout.config_file.parent.mkdir(parents=True, exist_ok=True)
-    layout.config_file.write_text("\n".join(lines) + "\n")
-    return layout.config_file
+    target = config_file or layout.config_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
+    return target
 
 
 def build_vm(layout: VMLayout, *, healthy: bool, real_mounts: bool | None = None) -> SimulatedVM:

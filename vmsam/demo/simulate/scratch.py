@@ -30,12 +30,16 @@ def swaps_table(swap_files: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def simulate(layout: VMLayout, mounter: Mounter, *, healthy: bool) -> list[str]:
+def simulate(
+    layout: VMLayout, mounter: Mounter, *, healthy: bool, size_bytes: int = SIZE_BYTES
+) -> list[str]:
+    """Build ``layout.scratch``; the check_wn_scratch arguments. ``size_bytes`` is the size
+    of the healthy partition (below the probe's 40 GB minimum it is a disk too small)."""
     scratch = layout.scratch
     swap_files: list[Path] = []
     if healthy:
         # mounted over anything the cvmfs part left at this path, hence the cache dir below
-        mounter.ext4_image(scratch, SIZE_BYTES)
+        mounter.ext4_image(scratch, size_bytes)
         scratch.chmod(STICKY_WORLD)
         (scratch / "tmp").mkdir(exist_ok=True)
         (scratch / "tmp").chmod(STICKY_WORLD)
