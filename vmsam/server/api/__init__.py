@@ -6,6 +6,7 @@ and the page shifters look at.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
@@ -58,6 +59,76 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending if scope["type"] == "http" else send)
+
+
+class _ConditionalGet:
+    """An ``ETag`` (a hash of the body) and ``Cache-Control: no-cache`` on every successful
+    ``GET /api/v1/...``, and 304 without a body when ``If-None-Match`` names it: a page
+    polling an unchanged view receives a few headers rather than the JSON again."""
+
+    PREFIX = "/api/v1/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(self.PREFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def buffering(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                if message["status"] != status.HTTP_200_OK:
+                    await send(message)
+                return
+            if start is None or start["status"] != status.HTTP_200_OK:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._finish(scope, start, b"".join(chunks), send)
+
+        await self.app(scope, receive, buffering)
+
+    @staticmethod
+    async def _finish(scope: Scope, start: Message, body: bytes, send: Send) -> None:
+        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'.encode()
+        kept = [
+            (name, value)
+            for name, value in start.get("headers", [])
+            if name.lower() not in (b"etag", b"cache-control")
+        ]
+        added = [(b"etag", tag), (b"cache-control", b"no-cache")]
+        wanted = b""
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"if-none-match":
+                wanted += b"," + value
+        given = {part.strip().removeprefix(b"W/") for part in wanted.split(b",")}
+        if tag in given or b"*" in given:
+            headers = [
+                (name, value)
+                for name, value in kept
+                if name.lower() not in (b"content-length", b"content-type")
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status.HTTP_304_NOT_MODIFIED,
+                    "headers": [*headers, *added],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({**start, "headers": [*kept, *added]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -130,6 +201,7 @@ def create_app(store: Store, settings: Settings, *, profiles: Profiles | None = 
         return FileResponse(_STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    app.add_middleware(_ConditionalGet)
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(RequestMetrics, registry=app.state.registry)
     return app

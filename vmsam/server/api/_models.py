@@ -111,6 +111,14 @@ class FreshnessModel(BaseModel):
         description="probability that no result arrives before midnight UTC"
     )
     at_risk: bool = Field(description="the space is at risk of going MISSING")
+    tested_vm_starts_needed_per_hour: float = Field(
+        description="tested VM boots per hour that give at least one result per UTC day with"
+        " probability 0.99 (the target of vmsam plan)"
+    )
+    sampling_factor_needed: float | None = Field(
+        description="by how much the sampling fraction must grow for that rate (needed /"
+        " observed); at most 1 for a space sampled enough; null when no tested VM booted"
+    )
 
 
 class EndpointModel(BaseModel):

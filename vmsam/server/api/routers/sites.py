@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -10,9 +11,25 @@ from fastapi import APIRouter, HTTPException, Query, status
 from vmsam.server.api._deps import FreshnessDep, StoreDep
 from vmsam.server.api._models import EndpointModel, Name, Problem, SiteModel, SitesList
 from vmsam.server.api.routers import API_PREFIX
-from vmsam.server.reports import ReportError
+from vmsam.server.planning import DEFAULT_TARGET
+from vmsam.server.reports import EndpointFreshness, ReportError
 
 router = APIRouter(prefix=API_PREFIX, tags=["sites"])
+
+# P(a result in a day) = 1 - exp(-24 rate) >= target  <=>  rate >= -ln(1 - target) / 24
+# (vmsam.server.availability.freshness, one stream: a tested VM runs every probe)
+NEEDED_PER_HOUR = -math.log1p(-DEFAULT_TARGET) / 24
+
+
+def _freshness(found: EndpointFreshness | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    observed = found.observed_vm_starts_per_hour
+    return {
+        **dataclasses.asdict(found),
+        "tested_vm_starts_needed_per_hour": NEEDED_PER_HOUR,
+        "sampling_factor_needed": NEEDED_PER_HOUR / observed if observed > 0 else None,
+    }
 
 
 @router.get(
@@ -38,8 +55,8 @@ def list_sites(
             EndpointModel.model_validate(
                 {
                     **dataclasses.asdict(space),
-                    "freshness": by_key.get(
-                        (site.name, space.endpoint, space.service_type, space.vo)
+                    "freshness": _freshness(
+                        by_key.get((site.name, space.endpoint, space.service_type, space.vo))
                     ),
                 },
                 from_attributes=True,
