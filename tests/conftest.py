@@ -16,9 +16,31 @@ from vmsam.demo.simulate import VMLayout, build_vm
 
 BIN = Path(sys.executable).parent
 
-requires_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root to mount filesystems (CI runs as root)"
-)
+# every skip for lack of root gives a reason that starts so: the end of the run counts them
+ROOT_REASON = "needs root"
+
+
+def needs_root(purpose: str) -> pytest.MarkDecorator:
+    """Skip the test unless it runs as root, saying what it needs root for."""
+    return pytest.mark.skipif(os.geteuid() != 0, reason=f"{ROOT_REASON} {purpose}")
+
+
+requires_root = needs_root("to mount filesystems (CI runs as root)")
+
+
+def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """The reason a skipped test gave, as ``-rs`` prints it."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests did not run for lack of root (0 in CI, which runs as root)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    count = sum(1 for report in skipped if skip_reason(report).startswith(ROOT_REASON))
+    terminalreporter.write_line(f"skipped for lack of root: {count}")
 
 
 def run_probe(
@@ -71,29 +93,13 @@ def activemq():
         yield broker
 
 
-PG_ADMIN_URL = os.environ.get(
-    "VMSAM_TEST_PG", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
-)
-
-
 @pytest.fixture(scope="session")
 def pg_url():
     """A PostgreSQL database of this run's own, dropped at the end.
 
     ``make test`` starts the server when none runs.
     """
-    import uuid
+    from tests.support.postgres import fresh_database
 
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vmsam_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (run 'make test'): {exc}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("vmsam_test") as url:
+        yield url

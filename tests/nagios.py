@@ -1,4 +1,4 @@
-"""The Nagios plugin output grammar (monitoring-plugins guidelines, DOMAIN.md section 6).
+"""The Nagios plugin output grammar (the monitoring-plugins development guidelines).
 
 Strict on purpose: an output this accepts is one every Nagios/Icinga/ETF parser accepts.
 """

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from broker.consumer import Consumer, ConsumerOptions
-from tests.consumer import BIN, ConsumerProcess
 from tests.rabbitmq import RabbitMQ, rabbitmq_fixture  # noqa: F401 - the fixture
-from tests.support.activemq import ActiveMQ, free_port
+from tests.support.activemq import ActiveMQ
+from tests.support.consumer import BIN, ConsumerProcess
+from tests.support.net import free_port
 from tests.test_publisher import PKI, _frames, _silent, fake_broker
 from tests.test_tls_broker import PASSWORD, USER, other_pki, pki, tls_broker  # noqa: F401
 from vmsam.shared.config import BrokerSettings

@@ -1,5 +1,6 @@
-"""VM context discovery, each source in DOMAIN.md's order, with real directories and
-loopback HTTP servers standing in for Vac's and OpenStack's metadata services."""
+"""VM context discovery, each source in its order (docs/configuration.md, [vm] and [paths]),
+with real directories and loopback HTTP servers standing in for Vac's and OpenStack's
+metadata services."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.net import free_port
 from vmsam.demo.simulate.mjf import MJFServer, job_features, machine_features, write_features
 from vmsam.shared.config import Settings, with_overrides
 from vmsam.vm.context import VAC, VCYCLE, discover_context
@@ -67,10 +69,7 @@ class MetadataServer:
 @pytest.fixture
 def closed_url() -> str:
     """A loopback URL where nothing listens: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def make_settings(

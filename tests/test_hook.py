@@ -7,13 +7,11 @@ import re
 import stat
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import stomp
-
-from tests.support.activemq import free_port
+from tests.support.net import free_port
+from tests.support.subscriber import Subscriber
 from vmsam.demo.simulate import SimulatedVM, write_config
 from vmsam.shared import messages
 
@@ -28,7 +26,7 @@ def vmsam(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 def consumer_parse(body: str) -> dict[str, str]:
-    """The rules real consumers apply (DOMAIN.md section 7): lines split at the first ': ',
+    """The rules real consumers apply (docs/messages.md): lines split at the first ': ',
     a later key overrides, stop at EOT; only the first line of detailsData is kept."""
     fields: dict[str, str] = {}
     for line in body.split("\n"):
@@ -60,32 +58,6 @@ def check_consumer_rules(fields: dict[str, str]) -> None:
     assert len(fields["hostName"]) >= 2
 
 
-class Subscriber(stomp.ConnectionListener):
-    """An independent consumer: a bare stomp.py client on the destination."""
-
-    def __init__(self, broker, destination: str) -> None:
-        self.bodies: list[str] = []
-        self.arrived = threading.Condition()
-        self.conn = stomp.Connection12([(broker.host, broker.port)])
-        self.conn.set_listener("", self)
-        self.conn.connect(wait=True)
-        self.conn.subscribe(destination, id="1", ack="auto")
-
-    def on_message(self, frame) -> None:
-        with self.arrived:
-            self.bodies.append(frame.body)
-            self.arrived.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 15) -> list[str]:
-        with self.arrived:
-            self.arrived.wait_for(lambda: len(self.bodies) >= count, timeout)
-        time.sleep(0.5)  # anything beyond the expected count would show up now
-        return list(self.bodies)
-
-    def close(self) -> None:
-        self.conn.disconnect()
-
-
 def results_document(vm: SimulatedVM) -> dict:
     return json.loads((vm.layout.joboutputs / "vmsam-results.json").read_text())
 
@@ -100,10 +72,10 @@ def test_hook_publishes_one_message_per_test_with_the_space_as_the_ce(
     healthy_vm, activemq, destination
 ):
     config = write_config(healthy_vm, broker_urls=[activemq.address], destination=destination)
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         done = vmsam("init-hook", "--config", str(config))
-        bodies = subscriber.wait_for(4)
+        bodies = subscriber.drain()
     finally:
         subscriber.close()
     assert done.returncode == 0, done.stdout + done.stderr
@@ -151,10 +123,10 @@ def test_broker_down_keeps_messages_then_send_delivers_each_exactly_once(
     assert "published 0 message(s), 4 left in the spool" in done.stdout
 
     write_config(healthy_vm, broker_urls=[dead, activemq.address], destination=destination)
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         send = vmsam("send", "--config", str(config))
-        bodies = subscriber.wait_for(4)
+        bodies = subscriber.drain()
     finally:
         subscriber.close()
     assert send.returncode == 0, send.stdout + send.stderr
@@ -277,10 +249,10 @@ def test_unwritable_spool_publishes_directly(healthy_vm, activemq, destination):
     blocker = healthy_vm.layout.spool
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the spool directory should be")
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         done = vmsam("init-hook", "--config", str(config))
-        bodies = subscriber.wait_for(4)
+        bodies = subscriber.drain()
     finally:
         subscriber.close()
     assert done.returncode == 0

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_root
+from tests.support.subscriber import Subscriber
 from tests.test_hook import (
     TESTS,
-    Subscriber,
     check_consumer_rules,
     consumer_parse,
     results_document,
@@ -207,11 +208,11 @@ def test_one_bad_setting_or_plugin_never_silences_the_site(
     change, check = CASES[case]
     config = write_config(healthy_vm, broker_urls=[activemq.address], destination=destination)
     change(config, tmp_path)
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         done = vmsam("init-hook", "--config", str(config), "--force")
         document = results_document(healthy_vm)
-        bodies = subscriber.wait_for(len(document["messages"]))
+        bodies = subscriber.drain()
     finally:
         subscriber.close()
     output = done.stdout + done.stderr
@@ -261,9 +262,10 @@ def test_shutdown_on_critical_with_no_list_means_the_builtins(broken_vm: Simulat
     assert re.fullmatch(r"500 vmsam: .+", message)
 
 
-needs_netns = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="needs root and unshare to cut the network off",
+needs_netns = (
+    needs_root("and unshare to cut the network off")
+    if shutil.which("unshare")
+    else pytest.mark.skip(reason="needs unshare (and root) to cut the network off")
 )
 
 
@@ -308,10 +310,10 @@ def test_send_delivers_despite_a_bad_value_elsewhere(
     assert spooled(healthy_vm) == 4
     write_config(healthy_vm, broker_urls=[activemq.address], destination=destination)
     timeout_typo(config, healthy_vm.layout.root)
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         sent = vmsam("send", "--config", str(config))
-        bodies = subscriber.wait_for(4)
+        bodies = subscriber.drain()
     finally:
         subscriber.close()
     assert sent.returncode == 0, sent.stdout + sent.stderr

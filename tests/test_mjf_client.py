@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
 import ssl
 import subprocess
 import threading
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.net import free_port
 from vmsam.demo.simulate.mjf import MJFServer, write_features
 from vmsam.vm.mjf import (
     DirectoryFeatures,
@@ -50,10 +50,7 @@ def server(dirs: tuple[Path, Path]) -> Iterator[MJFServer]:
 
 def refused_url() -> str:
     """A loopback URL where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 # --- directories -------------------------------------------------------------------------

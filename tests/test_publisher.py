@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stomp
 
 from tests.conftest import requires_root
-from tests.support.activemq import free_port
+from tests.support.net import free_port
+from tests.support.subscriber import Subscriber
 from vmsam.shared.config import BrokerSettings, PathSettings, Settings
 from vmsam.vm.publisher import Publisher, PublishError, send_spool
 from vmsam.vm.spool import Spool, SpooledMessage, SpoolError
@@ -29,45 +29,6 @@ def _body(i: int) -> str:
     return f"serviceURI: vm{i}.example\nsummaryData: é ✓ {i}\ndetailsData: line\nEOT\n"
 
 
-class Subscriber:
-    """An independent stomp.py consumer of one queue."""
-
-    def __init__(self, broker: Any, destination: str) -> None:
-        self.frames: list[Any] = []
-        self._lock = threading.Condition()
-        self.conn = stomp.Connection12([(broker.host, broker.port)], heartbeats=(0, 0))
-        self.conn.set_listener("test", self)
-        self.conn.connect(wait=True)
-        self.conn.subscribe(destination, id="1", ack="auto")
-
-    def on_message(self, frame: Any) -> None:
-        with self._lock:
-            self.frames.append(frame)
-            self._lock.notify_all()
-
-    @property
-    def bodies(self) -> list[str]:
-        return [str(f.body) for f in self.frames]
-
-    def wait_for(self, count: int, timeout: float = 30) -> list[str]:
-        with self._lock:
-            self._lock.wait_for(lambda: len(self.frames) >= count, timeout)
-        return self.bodies
-
-    def drain(self, quiet: float = 1.5, timeout: float = 60) -> list[str]:
-        """Everything the queue holds: wait until nothing new came for ``quiet`` s."""
-        end = time.monotonic() + timeout
-        seen = -1
-        while len(self.frames) != seen and time.monotonic() < end:
-            seen = len(self.frames)
-            time.sleep(quiet)
-        return self.bodies
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.disconnect()
-
-
 @pytest.fixture
 def destination() -> str:
     return f"/queue/test.vmsam.{uuid.uuid4().hex[:12]}"
@@ -75,7 +36,7 @@ def destination() -> str:
 
 @pytest.fixture
 def subscriber(activemq: Any, destination: str) -> Iterator[Subscriber]:
-    sub = Subscriber(activemq, destination)
+    sub = Subscriber(activemq.address, destination)
     yield sub
     sub.close()
 
@@ -111,9 +72,8 @@ def test_delivers_exactly_the_spooled_messages(
         spool, time.monotonic() + 30
     )
     assert (report.sent, report.remaining, report.errors) == (25, 0, [])
-    received = subscriber.wait_for(25)
-    time.sleep(0.5)  # a 26th would be a duplicate
-    assert Counter(subscriber.bodies) == Counter(bodies.values())
+    received = subscriber.drain()  # a 26th, a duplicate, would be here too
+    assert Counter(received) == Counter(bodies.values())
     assert received[0] == _body(0)  # oldest first
     assert spool.count() == 0
     for frame in subscriber.frames:
@@ -128,8 +88,7 @@ def test_many_batches_with_a_small_window(
     publisher = Publisher(_settings(destination, activemq.address), batch=10, window=2)
     report = publisher.deliver(spool, time.monotonic() + 30)
     assert (report.sent, report.remaining) == (103, 0)
-    subscriber.wait_for(103)
-    assert Counter(subscriber.drain(quiet=0.5)) == Counter(bodies.values())
+    assert Counter(subscriber.drain()) == Counter(bodies.values())
 
 
 def test_empty_spool_needs_no_broker(tmp_path: Path) -> None:
@@ -208,8 +167,7 @@ def test_closed_port_returns_at_once_and_keeps_everything(
         spool, time.monotonic() + 30
     )
     assert (report.sent, report.remaining) == (10, 0)
-    subscriber.wait_for(10)
-    assert Counter(subscriber.drain(quiet=0.5)) == Counter(bodies.values())
+    assert Counter(subscriber.drain()) == Counter(bodies.values())
 
 
 def test_stopped_broker_then_started_again_delivers_exactly_once(
@@ -228,7 +186,7 @@ def test_stopped_broker_then_started_again_delivers_exactly_once(
         activemq.start()
     report = publisher.deliver(spool, time.monotonic() + 30)
     assert (report.sent, report.remaining) == (20, 0)
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         assert Counter(subscriber.drain()) == Counter(bodies.values())
     finally:
@@ -290,7 +248,7 @@ def test_broker_killed_in_the_middle_loses_nothing(
     assert report.remaining == len(still_spooled) == total - len(confirmed)
     assert not confirmed & still_spooled
 
-    subscriber = Subscriber(activemq, destination)
+    subscriber = Subscriber(activemq.address, destination)
     try:
         stored = subscriber.drain()
         # every confirmed message survived the kill; every message is somewhere
@@ -324,8 +282,7 @@ def test_read_only_spool_is_a_spool_error(
     finally:
         subprocess.run(["umount", "-l", str(view)], check=False)
     assert spool.count() == 3
-    time.sleep(0.5)
-    assert subscriber.bodies == []
+    assert subscriber.drain() == []
 
 
 # brokers that accept but misbehave

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import stomp
 
-from tests.consumer import ConsumerProcess, counts, database, records, wait_until
 from tests.rabbitmq import RabbitMQ, rabbitmq_fixture  # noqa: F401 - the fixture
+from tests.support.consumer import ConsumerProcess, counts, database, records, wait_until
 from tests.test_hook import TESTS, check_consumer_rules, consumer_parse
 from vmsam.demo.simulate import SimulatedVM, VMLayout, build_vm, write_config
 from vmsam.shared import messages
@@ -95,8 +95,8 @@ def healthy_vm(tmp_path: Path) -> Iterator[SimulatedVM]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: Any, tmp_path: Path, pg_url: str) -> Iterator[str]:
-    with database(request.param, tmp_path, pg_url) as url:
+def db_url(request: Any, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
         yield url
 
 

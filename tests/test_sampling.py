@@ -17,7 +17,7 @@ UUID = "5b1a3b5e-2f4a-4c61-9b7e-0d3c2a1f9e88"
 
 
 def position(uuid: str) -> float:
-    """HOOK.md's rule, written out independently."""
+    """The sampling rule (docs/configuration.md, [sampling] fraction), written out independently."""
     return int(hashlib.sha256(uuid.encode("utf-8")).hexdigest()[:8], 16) / 2**32
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.consumer import BIN, ConsumerProcess, counts, database, records, wait_until
 from tests.support.activemq import ActiveMQ, Secured
+from tests.support.consumer import BIN, ConsumerProcess, counts, database, records, wait_until
 from tests.test_publisher import PKI
 from vmsam.vm.spool import Spool
 
@@ -131,8 +131,8 @@ def _send(config: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: Any, tmp_path: Path, pg_url: str) -> Iterator[str]:
-    with database(request.param, tmp_path, pg_url) as url:
+def db_url(request: Any, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
         yield url
 
 

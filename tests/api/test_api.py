@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.api import (
+from tests.support.api import (
     DAY,
     HOSTILE,
     HOSTILE_DETAILS,
@@ -25,14 +25,14 @@ from tests.api import (
     Server,
     at,
     clean_environment,
-    free_port,
     iso,
     populate,
     result,
     running_server,
     serve_command,
 )
-from tests.api.conftest import drop_pg_database
+from tests.support.net import free_port
+from tests.support.postgres import drop_database
 from vmsam.server.api._freshness import FreshnessCache
 from vmsam.server.reports import ReportError
 from vmsam.server.store import Received, Store
@@ -557,12 +557,12 @@ def test_serve_takes_the_database_from_the_environment(tmp_path):
         process.wait(timeout=20)
 
 
-def test_a_database_that_goes_away_answers_503(empty_pg, pg_admin, tmp_path):
-    name, url = empty_pg
+def test_a_database_that_goes_away_answers_503(empty_pg, tmp_path):
+    url = empty_pg
     populate(url)
     with running_server(url, tmp_path) as server, server.client() as client:
         assert client.get("/api/v1/sites").status_code == 200
-        drop_pg_database(pg_admin, name)
+        drop_database(url)
         health = client.get("/healthz")
         assert health.status_code == 503
         assert health.json()["status"] == "unavailable"

@@ -18,10 +18,9 @@ import httpx
 import pytest
 import websocket
 
-from tests.api import HOSTILE, HOSTILE_DETAILS, Server
+from tests.support.api import HOSTILE, HOSTILE_DETAILS, Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOT = Path("/tmp/vmsam-page.png")
 
 
 class Browser:
@@ -140,7 +139,9 @@ def texts(browser: Browser, selector: str) -> list[str]:
     return found
 
 
-def test_the_page_shows_sites_and_a_hostile_summary_as_text(browser, sqlite_server: Server):
+def test_the_page_shows_sites_and_a_hostile_summary_as_text(
+    browser, sqlite_server: Server, tmp_path: Path
+):
     browser.call("Page.enable")
     browser.call("Page.navigate", url=f"{sqlite_server.url}/")
     browser.wait_for("document.querySelectorAll('tr.space').length === 6")
@@ -183,8 +184,10 @@ def test_the_page_shows_sites_and_a_hostile_summary_as_text(browser, sqlite_serv
     # today's A/R row is first, newest on top, with a percentage or n/a
     first_day = texts(browser, "#ar tbody tr:first-child td")
     assert first_day[1].endswith("%") or first_day[1] == "n/a"
-    browser.screenshot(SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 10_000
+    screenshot = tmp_path / "page.png"
+    browser.screenshot(screenshot)
+    print(f"screenshot: {screenshot}")
+    assert screenshot.stat().st_size > 10_000
 
 
 def test_a_space_opens_from_its_link(browser, sqlite_server: Server):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api import TOKEN, Server
+from tests.support.api import TOKEN, Server
 
 # A/R and results check relations between parameters that a schema cannot state (the end
 # after the start, at most 366 days, a service type the endpoint has): valid-looking

@@ -1,4 +1,4 @@
-"""The timeline rules of AVAILABILITY.md, one behaviour per test, through the engine."""
+"""The timeline rules of docs/availability.md, one behaviour per test, through the engine."""
 
 from __future__ import annotations
 

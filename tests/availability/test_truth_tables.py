@@ -1,4 +1,5 @@
-"""The operations profile against AVAILABILITY.md, cell by cell, and profiles as data."""
+"""The operations profile against ARGO's truth tables (docs/availability.md), cell by cell,
+and profiles as data."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from vmsam.server.availability import STATES, Engine, Membership, ProfileError, 
 from vmsam.server.availability._profiles import STATE_INDEX
 from vmsam.server.availability._timeline import Timeline, combine
 
-# AVAILABILITY.md, typed out again: rows and columns in STATES order
+# ARGO's truth tables, typed out again: rows and columns in STATES order
 EXPECTED = {
     "AND": [
         "OK       WARNING  UNKNOWN  MISSING  CRITICAL DOWNTIME",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.consumer import Consumer, ConsumerOptions
-from tests.consumer import (
+from tests.support.consumer import (
     BIN,
     ConsumerProcess,
     Drain,
@@ -30,7 +30,7 @@ from tests.consumer import (
     wait_until,
     write_config,
 )
-from tests.support.activemq import free_port
+from tests.support.net import free_port
 from vmsam.demo.simulate import VMLayout, build_vm
 from vmsam.demo.simulate import write_config as write_vm_config
 from vmsam.server.store import Store
@@ -41,8 +41,8 @@ TESTS = ("cvmfs", "middleware", "scratch", "mjf")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path, pg_url) -> Iterator[str]:
-    with database(request.param, tmp_path, pg_url) as url:
+def db_url(request, tmp_path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
         yield url
 
 

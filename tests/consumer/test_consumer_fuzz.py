@@ -12,7 +12,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.consumer import ConsumerProcess, counts, database, record, send, wait_until, write_config
+from tests.support.consumer import (
+    ConsumerProcess,
+    counts,
+    database,
+    record,
+    send,
+    wait_until,
+    write_config,
+)
 from vmsam.server.store import Received, Store
 from vmsam.shared.messages import MAX_MESSAGE_BYTES
 
@@ -21,8 +29,8 @@ SEED = 20261125
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path, pg_url) -> Iterator[str]:
-    with database(request.param, tmp_path, pg_url) as url:
+def db_url(request, tmp_path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
         counts(url)
         yield url
 

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
+from tests.support.postgres import fresh_database
 from vmsam.server.store import Store
 
 
 @pytest.fixture(scope="session")
-def reports_pg_url(pg_url: str) -> Iterator[str]:
+def reports_pg_url() -> Iterator[str]:
     """A PostgreSQL database for these tests only, emptied before each test."""
-    admin = sa.create_engine(
-        sa.make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    name = f"vmsam_reports_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("vmsam_reports") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -44,7 +44,7 @@ def one_line_error(completed: subprocess.CompletedProcess[str], *words: str) -> 
 
 @pytest.fixture
 def example(store: Store) -> Store:
-    """AVAILABILITY.md's first worked example, stored."""
+    """A reference day, stored: OK 0-3 h, CRITICAL 3-18 h, UNKNOWN 18-22 h, OK 22-24 h."""
     for hour, status in ((0, "OK"), (3, "CRITICAL"), (18, "UNKNOWN"), (22, "OK")):
         save(store, vm_boot("space1.example.org", at(hour), status))
     return store

@@ -1,5 +1,6 @@
 """A/R documents, freshness and plans from a real store (SQLite and PostgreSQL), checked
-against the engine on the same inputs, the per-second reference and AVAILABILITY.md."""
+against the engine on the same inputs, the per-second reference and ARGO's rules
+(docs/availability.md)."""
 
 from __future__ import annotations
 
@@ -100,7 +101,7 @@ def test_site_and_endpoint_documents_equal_the_engine_and_the_reference(store: S
     assert downs[2] == round(3 / 24, 5)
 
 
-# AVAILABILITY.md's worked examples, stored as results
+# two reference days of ARGO's rules, with the figures ARGO's engine gives, stored as results
 
 
 def test_the_first_worked_example_through_the_store(store: Store) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.builders import NOW, result
+from tests.support.postgres import fresh_database
 
 # the store tests take the shared result builder from here
 __all__ = ["NOW", "TABLES", "hours", "result"]
@@ -17,39 +17,18 @@ __all__ = ["NOW", "TABLES", "hours", "result"]
 TABLES = ("downtimes", "dead_letters", "series", "results", "memberships", "endpoints", "sites")
 
 
-def _admin(pg_url: str) -> sa.Engine:
-    return sa.create_engine(
-        sa.make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-
-
-@pytest.fixture(scope="session")
-def pg_server(pg_url: str) -> Iterator[sa.Engine]:
-    admin = _admin(pg_url)
-    yield admin
-    admin.dispose()
-
-
 @pytest.fixture
-def fresh_pg_url(pg_server: sa.Engine, pg_url: str) -> Iterator[str]:
+def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database of this test's own."""
-    name = f"vmsam_store_{uuid.uuid4().hex[:12]}"
-    with pg_server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with pg_server.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("vmsam_store") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def store_pg_url(pg_server: sa.Engine, pg_url: str) -> Iterator[str]:
+def store_pg_url() -> Iterator[str]:
     """A PostgreSQL database for the store tests only, emptied before each test."""
-    name = f"vmsam_store_{uuid.uuid4().hex[:12]}"
-    with pg_server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    with pg_server.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("vmsam_store") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.net import free_port
+
 ACTIVEMQ_HOME = Path("/usr/share/activemq")
 # The --add-opens flags ActiveMQ's own start script passes on JDK 17.
 _JDK17_OPENS = [
@@ -35,12 +37,6 @@ _JDK17_OPENS = [
 
 class BrokerError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stomp_ready(
