@@ -96,12 +96,12 @@ def _init_hook(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from vmsam.vm.checkconfig import check, exit_status
+    from vmsam.vm import checkconfig
 
-    lines, findings = check(args.config)
+    lines, findings = checkconfig.check(args.config)
     for line in lines:
         print(line)
-    return exit_status(findings)
+    return checkconfig.exit_status(findings)
 
 
 def _send(args: argparse.Namespace) -> int:

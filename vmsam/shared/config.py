@@ -176,6 +176,9 @@ class Problem(NamedTuple):
     key: str  # "[probes] timeout", "[future]"; "" for the file as a whole
     message: str
     source: str = ""
+    # the message without what happens instead ("; the default 30 applies"), for the
+    # strict reading, which does not go on
+    reason: str = ""
 
     def __str__(self) -> str:
         where = " ".join(part for part in (self.source + ":", self.key + ":") if len(part) > 1)
@@ -204,7 +207,11 @@ class Configuration(NamedTuple):
 
     def patterned(self, key: str) -> bool:
         """Whether ``key`` ("[broker] ssl") holds a pattern left for Vac/Vcycle to fill."""
-        return any(p.key == key and p.severity == "pattern" for p in self.problems)
+        return _patterned(self.problems, key)
+
+
+def _patterned(problems: Iterable[Problem], key: str) -> bool:
+    return any(p.key == key and p.severity == "pattern" for p in problems)
 
 
 # Vac and Vcycle replace the patterns they know; one still present was not supplied.
@@ -247,8 +254,12 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, severity: Severity, key: str, message: str, source: str) -> None:
-        self.problems.append(Problem(severity, key, message, source))
+    def add(
+        self, severity: Severity, key: str, reason: str, source: str, *, instead: str = ""
+    ) -> None:
+        """One problem; ``instead`` says what the lenient reading does about it."""
+        message = f"{reason}; {instead}" if instead else reason
+        self.problems.append(Problem(severity, key, message, source, reason))
 
     def patterns(self, key: str, value: object, source: str) -> None:
         texts = value if isinstance(value, list) else [value]
@@ -369,7 +380,9 @@ def _each_item(
         try:
             kept.append(convert(item))
         except _Invalid as exc:
-            collector.add("error", f"{key} #{index}", f"{exc}; this entry is ignored", source)
+            collector.add(
+                "error", f"{key} #{index}", str(exc), source, instead="this entry is ignored"
+            )
             kept.append(None)  # the place stays, so later entries keep their numbers
     return kept
 
@@ -487,7 +500,9 @@ def _apply(
             try:
                 coerced = _coerce(section, key, default, raw, source=source, collector=collector)
             except _Invalid as exc:
-                collector.add("error", f"[{section}] {key}", f"{exc}; {_shown(default)}", source)
+                collector.add(
+                    "error", f"[{section}] {key}", str(exc), source, instead=_shown(default)
+                )
                 continue
             if coerced is not None:
                 updates[key] = coerced
@@ -536,8 +551,8 @@ def _known_values(
         if section not in wanted:
             continue
         if not isinstance(keys, dict):
-            message = f"expected a table, got {_describe(keys)}; its defaults apply"
-            collector.add("error", f"[{section}]", message, path)
+            reason = f"expected a table, got {_describe(keys)}"
+            collector.add("error", f"[{section}]", reason, path, instead="its defaults apply")
             continue
         for key, value in keys.items():
             if key in known[section]:
@@ -551,16 +566,16 @@ def _inert(settings: Settings, sections: Iterable[str], source: str, collector: 
     """Settings that were set and would have no effect as written: each one said (not when
     the key that would give them effect is a pattern Vac/Vcycle may still fill)."""
     wanted = set(sections)
-    patterned = {p.key for p in collector.problems if p.severity == "pattern"}
     broker = settings.broker
-    if "broker" in wanted and not broker.ssl and "[broker] ssl" not in patterned:
+    ssl_fixed = not _patterned(collector.problems, "[broker] ssl")
+    if "broker" in wanted and not broker.ssl and ssl_fixed:
         for key in ("cert", "key", "ca_dir", "ca_file"):
             if getattr(broker, key):
                 message = "unused while [broker] ssl is false (the connection is not encrypted)"
                 collector.add("warning", f"[broker] {key}", message, source)
     if "broker" in wanted and broker.password and not broker.user:
         collector.add("warning", "[broker] password", "unused without [broker] user", source)
-    network_fixed = "[discovery] network" not in patterned
+    network_fixed = not _patterned(collector.problems, "[discovery] network")
     if "discovery" in wanted and not settings.discovery.network and network_fixed:
         defaults = DiscoverySettings()
         for key in ("vac_url", "openstack_url"):
@@ -621,7 +636,7 @@ def load_settings(path: str | None = None, *, environ: Mapping[str, str] | None 
     if configuration.unusable:
         raise ConfigError(configuration.source, configuration.unusable)
     for problem in configuration.errors:
-        raise ConfigError(problem.source, problem.message.split("; ")[0], problem.key or None)
+        raise _strict(problem)
     if configuration.warnings:
         import logging
 
@@ -646,5 +661,10 @@ def with_overrides(settings: Settings, **sections: Mapping[str, object]) -> Sett
     changed = _apply(settings, sections, "command line", collector)
     for problem in collector.problems:
         if problem.severity == "error":
-            raise ConfigError(problem.source, problem.message.split("; ")[0], problem.key)
+            raise _strict(problem)
     return changed
+
+
+def _strict(problem: Problem) -> ConfigError:
+    """The error a strict reader raises for ``problem``: its reason, not the fallback."""
+    return ConfigError(problem.source, problem.reason or problem.message, problem.key or None)

@@ -272,10 +272,16 @@ def _why_not_published(report: HookReport) -> str | None:
     return report.context.publishable()
 
 
-def _probes(settings: Settings, context: VMContext) -> ProbeSet:
-    from vmsam.vm.probeset import probe_set
+def _plan(report: HookReport) -> tuple[ProbeSet, tuple[str, ...]]:
+    """The probes of this run and its critical tests; what was wrong with the extra entries
+    and the critical names goes to the report's problems."""
+    from vmsam.vm.probeset import critical_tests, probe_set
 
-    return probe_set(settings, context)
+    settings = report.configuration.settings
+    probes = probe_set(settings, report.context)
+    critical, critical_problems = critical_tests(settings, probes.tests)
+    report.problems = [*probes.problems, *critical_problems]
+    return probes, critical
 
 
 def run_hook(
@@ -301,12 +307,9 @@ def run_hook(
         _write_joboutputs(report, settings, deadline)
         return report
 
-    from vmsam.vm.probeset import critical_tests
     from vmsam.vm.runner import run_probes
 
-    probes = _probes(settings, context)
-    critical, critical_problems = critical_tests(settings, probes.tests)
-    report.problems = [*probes.problems, *critical_problems]
+    probes, critical = _plan(report)
     _report_problems(report, say)
     probes_deadline = started + budget * (1 - PUBLISH_SHARE)
     report.outcomes = run_probes(probes.specs, probes_deadline)
@@ -358,19 +361,13 @@ def dry_run(configuration: Configuration, *, force: bool = False) -> list[str]:
     """What the hook would do, without running a probe or writing anything."""
     import shlex
 
-    from vmsam.vm.probeset import critical_tests
-
     settings = configuration.settings
     context, decision = _identify(settings, force=force)
-    probes = _probes(settings, context)
-    critical, critical_problems = critical_tests(settings, probes.tests)
+    report = HookReport(context, decision, configuration)
+    probes, critical = _plan(report)
     lines = [
         f"configuration: {configuration.source}",
-        *(
-            f"configuration {p.severity}: {p}"
-            for p in [*configuration.problems, *probes.problems, *critical_problems]
-            if p.severity != "pattern"
-        ),
+        *(f"configuration {p.severity}: {p}" for p in report.all_problems),
         f"space: {context.space}",
         f"site: {context.site}",
         f"uuid: {context.uuid}",
@@ -391,7 +388,6 @@ def dry_run(configuration: Configuration, *, force: bool = False) -> list[str]:
     lines.append(f"critical: {', '.join(critical)}")
     brokers = ", ".join(settings.broker.urls) or "(none configured)"
     lines.append(f"destination: {settings.broker.destination} on {brokers}")
-    report = HookReport(context, decision, configuration)
     why_not = _why_not_published(report)
     if why_not:
         lines.append(f"would not publish: {why_not}")

@@ -11,7 +11,6 @@ is computed in memory, per UTC day, from change points rather than per-second ar
 """
 
 from vmsam.server.availability._engine import Engine
-from vmsam.server.availability._errors import AvailabilityError, ProfileError
 from vmsam.server.availability._figures import (
     UNDEFINED,
     DayFigures,
@@ -31,6 +30,7 @@ from vmsam.server.availability._inputs import (
     SampleRow,
 )
 from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
+from vmsam.shared.errors import AvailabilityError, ProfileError
 
 __all__ = [
     "STATES",

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from vmsam.server.availability._errors import AvailabilityError
 from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_figures
 from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow
 from vmsam.server.availability._profiles import (
@@ -20,6 +19,7 @@ from vmsam.server.availability._profiles import (
 )
 from vmsam.server.availability._time import as_utc, epoch
 from vmsam.server.availability._timeline import Timeline, fold, from_results, overlay
+from vmsam.shared.errors import AvailabilityError
 
 _Key = tuple[str, str]  # (endpoint, service type)
 

@@ -13,7 +13,6 @@ from datetime import date
 from fractions import Fraction
 from typing import Literal
 
-from vmsam.server.availability._errors import AvailabilityError
 from vmsam.server.availability._profiles import (
     CRITICAL,
     DOWNTIME,
@@ -23,6 +22,7 @@ from vmsam.server.availability._profiles import (
     UNKNOWN,
     WARNING,
 )
+from vmsam.shared.errors import AvailabilityError
 
 SECONDS_PER_DAY = 86_400
 UNDEFINED = -1.0

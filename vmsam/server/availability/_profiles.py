@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from vmsam.server.availability._errors import ProfileError
+from vmsam.shared.errors import ProfileError
 
 # The states are fixed (docs/availability.md: which of them count as up, unknown and down is
 # part of the definition of A and R); a profile chooses only how they combine.
