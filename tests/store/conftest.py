@@ -14,7 +14,18 @@ from tests.support.postgres import fresh_database
 # the store tests take the shared result builder from here
 __all__ = ["NOW", "TABLES", "hours", "result"]
 
-TABLES = ("downtimes", "dead_letters", "series", "results", "memberships", "endpoints", "sites")
+TABLES = (
+    "downtimes",
+    "dead_letters",
+    "series",
+    "results",
+    "memberships",
+    "endpoints",
+    "sites",
+    "stored_days",
+    "prunes",
+    "revision",
+)
 
 
 @pytest.fixture

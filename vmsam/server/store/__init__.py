@@ -195,6 +195,14 @@ class Store:
         with translated(self.engine, "read tested boots"), self.engine.connect() as connection:
             return _read.tested_boots(connection, since=since, until=until, vo=vo)
 
+    def version(self) -> tuple[int, ...]:
+        """A value that differs whenever anything stored has changed, in this process or any
+        other (new results, dead letters, downtimes, a prune); cheap enough to ask for on
+        every request. Caches of answers key on it."""
+        self._use()
+        with translated(self.engine, "read the version"), self.engine.connect() as connection:
+            return _read.version(connection)
+
     def vos(self) -> list[str]:
         """The VOs the store holds results of."""
         self._use()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
@@ -157,6 +157,53 @@ class Downtime(Base):
     created_at: Mapped[datetime]
 
 
+class StoredDay(Base):
+    """The A/R figures of one day of a site (``service_type`` '') or an endpoint, kept by
+    ``vmsam db prune`` before it removed the results they came from: reports of pruned days
+    read them instead of recomputing."""
+
+    __tablename__ = "stored_days"
+
+    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # site or endpoint
+    name: Mapped[str] = mapped_column(_Key, primary_key=True)
+    service_type: Mapped[str] = mapped_column(_Key, primary_key=True)
+    vo: Mapped[str] = mapped_column(_Key, primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    availability: Mapped[float] = mapped_column(sa.Float(precision=53))
+    reliability: Mapped[float] = mapped_column(sa.Float(precision=53))
+    up: Mapped[float] = mapped_column(sa.Float(precision=53))
+    unknown: Mapped[float] = mapped_column(sa.Float(precision=53))
+    down: Mapped[float] = mapped_column(sa.Float(precision=53))
+    up_seconds: Mapped[int]
+    unknown_seconds: Mapped[int]
+    down_seconds: Mapped[int]
+    critical_seconds: Mapped[int]
+    total_seconds: Mapped[int]
+
+
+class Prune(Base):
+    """One ``vmsam db prune``: results before ``before`` were removed (the day before it
+    stays, for its carry-over)."""
+
+    __tablename__ = "prunes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    before: Mapped[date] = mapped_column(sa.Date)
+    pruned_at: Mapped[datetime]
+    results_removed: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class Revision(Base):
+    """A counter that every change other than new results or dead letters moves on (a
+    downtime declared, a prune): with the highest result and dead-letter ids it tells the
+    API's caches, in any process, that what they hold is out of date."""
+
+    __tablename__ = "revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger)
+
+
 # the tables for Core statements
 SITES = cast(sa.Table, Site.__table__)
 ENDPOINTS = cast(sa.Table, Endpoint.__table__)
@@ -165,3 +212,6 @@ RESULTS = cast(sa.Table, Result.__table__)
 SERIES = cast(sa.Table, Series.__table__)
 DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
 DOWNTIMES = cast(sa.Table, Downtime.__table__)
+STORED_DAYS = cast(sa.Table, StoredDay.__table__)
+PRUNES = cast(sa.Table, Prune.__table__)
+REVISION = cast(sa.Table, Revision.__table__)

@@ -233,6 +233,22 @@ def sites(connection: Connection) -> list[SiteStatus]:
     ]
 
 
+def version(connection: Connection) -> tuple[int, int, int]:
+    """The highest result id, the highest dead-letter id and the revision: one primary-key
+    lookup each, and any stored change moves at least one of them."""
+    newest_result = sa.select(sa.func.max(R.c.id)).scalar_subquery()
+    newest_letter = sa.select(sa.func.max(LETTERS.c.id)).scalar_subquery()
+    revision = sa.select(sa.func.max(m.REVISION.c.value)).scalar_subquery()
+    row = connection.execute(
+        sa.select(
+            sa.func.coalesce(newest_result, 0),
+            sa.func.coalesce(newest_letter, 0),
+            sa.func.coalesce(revision, 0),
+        )
+    ).one()
+    return (int(row[0]), int(row[1]), int(row[2]))
+
+
 def vos(connection: Connection) -> list[str]:
     query = sa.select(MEMBERS.c.vo).distinct().order_by(MEMBERS.c.vo)
     return list(connection.execute(query).scalars())

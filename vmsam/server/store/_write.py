@@ -288,6 +288,7 @@ class Writer:
                     "created_at": datetime.now(UTC),
                 },
             ).scalar_one()
+            bump_revision(connection)
         return Downtime(
             downtime_id,
             endpoint,
@@ -296,6 +297,18 @@ class Writer:
             end.astimezone(UTC),
             scheduled,
             description,
+        )
+
+
+def bump_revision(connection: Connection) -> None:
+    """Move the revision on (in the caller's transaction): the caches of every API process
+    see that something other than new results changed."""
+    moved = connection.execute(
+        sa.update(m.REVISION).where(m.REVISION.c.id == 1).values(value=m.REVISION.c.value + 1)
+    )
+    if moved.rowcount == 0:  # the row was removed by hand: start again
+        connection.execute(
+            _insert(connection, m.REVISION).values(id=1, value=1).on_conflict_do_nothing()
         )
 
 
