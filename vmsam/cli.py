@@ -165,36 +165,94 @@ def _figure(value: object) -> str:
     return "-1" if value == -1 else f"{value:.5f}"
 
 
+_AR_COLUMNS = ("availability", "reliability", "up", "unknown", "down")
+
+
 def _ar(args: argparse.Namespace) -> int:
     import json
-    from typing import cast
 
     from vmsam.server.availability import load_profiles
-    from vmsam.server.reports import ar_document
+    from vmsam.server.reports import ar_all_document, ar_document
+    from vmsam.shared.errors import ReportError
 
     profiles = load_profiles(args.profile) if args.profile else None
     with _store(args.db) as store:
-        document = ar_document(
-            store,
-            site=args.site,
-            endpoint=args.endpoint,
-            service_type=args.service_type,
-            start=args.start,
-            end=args.end,
-            vo=args.vo,
-            granularity=args.granularity,
-            profiles=profiles,
-        )
+        if args.all:
+            document = ar_all_document(
+                store,
+                start=args.start,
+                end=args.end,
+                vo=args.vo,
+                granularity=args.granularity,
+                endpoints=args.endpoints,
+                profiles=profiles,
+            )
+        else:
+            if args.endpoints:
+                raise ReportError("--endpoints goes with --all")
+            document = ar_document(
+                store,
+                site=args.site,
+                endpoint=args.endpoint,
+                service_type=args.service_type,
+                start=args.start,
+                end=args.end,
+                vo=args.vo,
+                granularity=args.granularity,
+                profiles=profiles,
+            )
     if args.json:
         print(json.dumps(document))
-        return 0
-    columns = (("availability", 12), ("reliability", 11), ("up", 7), ("unknown", 7), ("down", 7))
-    print(f"{document['name']} ({document['granularity']})")
-    print(f"{'date':<10}" + "".join(f"  {name:>{width}}" for name, width in columns))
-    for row in cast(list[dict[str, object]], document["results"]):
-        figures = "".join(f"  {_figure(row[name]):>{width}}" for name, width in columns)
-        print(f"{row['date']!s:<10}{figures}")
+    elif args.csv:
+        _ar_csv(document)
+    else:
+        _ar_table(document)
     return 0
+
+
+def _ar_rows(document: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(site, endpoint, service type, figures) of a document of one or of every site."""
+    if "sites" not in document:
+        return [(document["name"], "", "", row) for row in document["results"]]
+    rows = []
+    for site in document["sites"]:
+        rows += [(site["name"], "", "", row) for row in site["results"]]
+        for space in site.get("endpoints") or ():
+            rows += [
+                (site["name"], space["name"], space["service_type"], row)
+                for row in space["results"]
+            ]
+    return rows
+
+
+def _ar_csv(document: dict[str, Any]) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(("site", "endpoint", "service_type", "date", *_AR_COLUMNS))
+    for site, endpoint, service_type, row in _ar_rows(document):
+        writer.writerow((site, endpoint, service_type, row["date"], *(row[c] for c in _AR_COLUMNS)))
+
+
+def _ar_table(document: dict[str, Any]) -> None:
+    widths = (12, 11, 7, 7, 7)
+    header = f"{'date':<10}" + "".join(
+        f"  {name:>{width}}" for name, width in zip(_AR_COLUMNS, widths, strict=True)
+    )
+    title = None
+    for site, endpoint, service_type, row in _ar_rows(document):
+        name = f"{site} / {endpoint} ({service_type})" if endpoint else site
+        if name != title:
+            if title is not None:
+                print()
+            print(f"{name} ({document['granularity']})")
+            print(header)
+            title = name
+        figures = "".join(
+            f"  {_figure(row[column]):>{width}}"
+            for column, width in zip(_AR_COLUMNS, widths, strict=True)
+        )
+        print(f"{row['date']!s:<10}{figures}")
 
 
 def _downtime_add(args: argparse.Namespace) -> int:
@@ -301,13 +359,19 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     which = ar.add_mutually_exclusive_group(required=True)
     which.add_argument("--site", help="a site (its endpoints: AND of groups, OR of spaces)")
     which.add_argument("--endpoint", help="an endpoint (space): host name")
+    which.add_argument("--all", action="store_true", help="every site of the VO")
     ar.add_argument("--service-type", help="the endpoint's service type (needed if it has several)")
     ar.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     ar.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC), inclusive")
     ar.add_argument("--vo", help="the VO (may be left out when the store holds one)")
     ar.add_argument("--granularity", default="daily", help="daily (default) or monthly")
     ar.add_argument("--profile", help="profile file overriding the shipped profiles")
-    ar.add_argument("--json", action="store_true", help="the JSON document of the API")
+    ar.add_argument(
+        "--endpoints", action="store_true", help="with --all: every endpoint of each site too"
+    )
+    output = ar.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="the JSON document of the API")
+    output.add_argument("--csv", action="store_true", help="one CSV row per site/endpoint and day")
     ar.set_defaults(handler=_ar)
 
     downtime = commands.add_parser("downtime", help="declare, list and import downtimes")
@@ -522,6 +586,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Exit as exc:
         print(f"vmsam {command}: {exc}", file=sys.stderr)
         return exc.status
+    except BrokenPipeError:
+        # the reader left (``vmsam ar --all | head``): not an error of ours; stdout is
+        # pointed at /dev/null so that the interpreter's final flush does not fail as well
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return status
 
 

@@ -22,7 +22,8 @@ TABLES = (
     "memberships",
     "endpoints",
     "sites",
-    "stored_days",
+    "daily_figures",
+    "figured_days",
     "prunes",
     "revision",
 )

@@ -8,8 +8,9 @@ failures stay ``StoreError`` (the caller may retry), never a ReportError.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
@@ -20,8 +21,10 @@ from vmsam.server.availability.freshness import (
     endpoint_freshness,
 )
 from vmsam.server.planning import DEFAULT_TARGET
-from vmsam.server.store import Store, TimelineInput
+from vmsam.server.store import PRUNED, Member, Store, StoredFigures, StoreError, TimelineInput
 from vmsam.shared.errors import ReportError
+
+_log = logging.getLogger(__name__)
 
 Granularity = Literal["daily", "monthly"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
@@ -162,29 +165,60 @@ def ar_document(
     return document(name, "daily", days)
 
 
+def _kept(
+    store: Store, period: _Period, scope: str, name: str, service_type: str = ""
+) -> tuple[list[DayFigures], _Period]:
+    """The figures of the period's pruned days (they can no longer be computed), and the
+    rest of the period, which starts the day after the last of them."""
+    pruned = store.current_days(PRUNED, period.vo, period.start, period.end)
+    kept = sorted(
+        (
+            _day_figures(row)
+            for rows in pruned.values()
+            for row in rows
+            if (row.scope, row.name) == (scope, name)
+            and (not service_type or row.service_type == service_type)
+        ),
+        key=lambda figures: figures.day,
+    )
+    if not kept:  # it was not there yet: its days before it joined are computed (MISSING)
+        return kept, period
+    rest = max(pruned) + timedelta(days=1)
+    return kept, _Period(rest, period.end, period.vo, period.now)
+
+
 def _site_days(store: Store, engine: Engine, site: str, period: _Period) -> list[DayFigures]:
-    loaded = period.load(store, site=site)
+    kept, rest = _kept(store, period, "site", site)
+    if kept and rest.end < rest.start:
+        return kept
+    loaded = rest.load(store, site=site)
     if not loaded.members:
         if site not in {known.name for known in store.sites()}:
             raise ReportError(f"unknown site {site!r:.80}")
         raise ReportError(f"site {site!r:.80} has no endpoint with results for vo {period.vo!r}")
-    return engine.site_days(
+    return kept + engine.site_days(
         loaded.results,
         loaded.downtimes,
         loaded.members,
         site=site,
-        vo=period.vo,
-        start=period.start,
-        end=period.end,
-        now=period.now,
+        vo=rest.vo,
+        start=rest.start,
+        end=rest.end,
+        now=rest.now,
     )
 
 
 def _endpoint_days(
     store: Store, engine: Engine, endpoint: str, service_type: str | None, period: _Period
 ) -> list[DayFigures]:
-    loaded = period.load(store, endpoint=endpoint, service_type=service_type)
-    kinds = sorted({member.service_type for member in loaded.members})
+    kinds = sorted(
+        {
+            member.service_type
+            for member in store.members(period.vo)
+            if member.endpoint == endpoint
+            and (service_type is None or member.service_type == service_type)
+        }
+    )
     if not kinds:
         raise ReportError(_no_endpoint(store, endpoint, service_type, period.vo))
     if len(kinds) > 1:
@@ -192,16 +226,179 @@ def _endpoint_days(
             f"endpoint {endpoint!r:.80} has several service types ({_listing(kinds)}):"
             " give the service type"
         )
-    return engine.endpoint_days(
+    kept, rest = _kept(store, period, "endpoint", endpoint, kinds[0])
+    if rest.end < rest.start:
+        return kept
+    loaded = rest.load(store, endpoint=endpoint, service_type=kinds[0])
+    return kept + engine.endpoint_days(
         loaded.results,
         loaded.downtimes,
         endpoint=endpoint,
         service_type=kinds[0],
-        vo=period.vo,
-        start=period.start,
-        end=period.end,
-        now=period.now,
+        vo=rest.vo,
+        start=rest.start,
+        end=rest.end,
+        now=rest.now,
     )
+
+
+def ar_all_document(
+    store: Store,
+    *,
+    start: date | str,
+    end: date | str,
+    vo: str | None = None,
+    granularity: Granularity = "daily",
+    endpoints: bool = False,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
+) -> dict[str, object]:
+    """Daily or monthly A/R of every site for ``vo`` (and with ``endpoints`` of each of its
+    endpoints), ``start`` to ``end`` inclusive: WLCG's monthly report in one answer.
+
+    Closed days come from the store's daily figures when it holds them for every site and
+    no result stored since has changed them; the others are computed for every site in one
+    load of the status changes, and the closed ones among them kept for the next report."""
+    if granularity not in GRANULARITIES:
+        raise ReportError(
+            f"granularity {granularity!r:.40} is not one of {', '.join(GRANULARITIES)}"
+        )
+    first, last = _day(start, "start"), _day(end, "end")
+    _check_range(first, last)
+    period = _Period(first, last, resolve_vo(store, vo), _now(now))
+    engine = Engine(profiles)
+    try:
+        by_day = _every_site(store, engine, period)
+    except AvailabilityError as exc:
+        raise ReportError(str(exc)) from None
+    sites: dict[str, list[DayFigures]] = {}
+    spaces: dict[tuple[str, str, str], list[DayFigures]] = {}
+    for day in sorted(by_day):
+        for row in by_day[day]:
+            figures = _day_figures(row)
+            if row.scope == "site":
+                sites.setdefault(row.site, []).append(figures)
+            else:
+                spaces.setdefault((row.site, row.name, row.service_type), []).append(figures)
+
+    def results(days: list[DayFigures]) -> list[dict[str, str | float]]:
+        chosen = monthly_figures(days) if granularity == "monthly" else days
+        return [figures.as_result() for figures in chosen]
+
+    listed = []
+    for site, days in sorted(sites.items()):
+        entry: dict[str, object] = {"name": site, "results": results(days)}
+        if endpoints:
+            entry["endpoints"] = [
+                {"name": name, "service_type": kind, "results": results(space)}
+                for (owner, name, kind), space in sorted(spaces.items())
+                if owner == site
+            ]
+        listed.append(entry)
+    return {
+        "vo": period.vo,
+        "granularity": granularity,
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "sites": listed,
+    }
+
+
+def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, list[StoredFigures]]:
+    """Every site's and endpoint's figures of each day of the period that has begun."""
+    days = [day for day in _dates(period.start, period.end) if _midnight(day) < period.now]
+    today = period.now.date()
+    source = f"cache:{engine.profiles.fingerprint}"
+    found = store.current_days(PRUNED, period.vo, period.start, period.end)
+    closed = [day for day in days if day < today and day not in found]
+    if closed:
+        expected = _expected(engine, store.members(period.vo), period.vo)
+        for day, rows in store.current_days(source, period.vo, closed[0], closed[-1]).items():
+            if day not in found and {_key(row) for row in rows} == expected:
+                found[day] = rows
+    missing = [day for day in days if day not in found]
+    if not missing:
+        return found
+    version = store.version()  # before the load: what is stored after it is seen as new
+    span = _Period(missing[0], missing[-1], period.vo, period.now)
+    loaded = span.load(store)
+    computed = engine.all_days(
+        loaded.results,
+        loaded.downtimes,
+        loaded.members,
+        vo=span.vo,
+        start=span.start,
+        end=span.end,
+        now=span.now,
+        endpoints=True,
+    )
+    fresh: dict[date, list[StoredFigures]] = {day: [] for day in missing}
+    for site, figures in computed.items():
+        for day_figures in figures.days:
+            if day_figures.day in fresh:
+                fresh[day_figures.day].append(_stored("site", site, site, "", day_figures))
+        for (name, kind), space in figures.endpoints.items():
+            for day_figures in space:
+                if day_figures.day in fresh:
+                    fresh[day_figures.day].append(
+                        _stored("endpoint", site, name, kind, day_figures)
+                    )
+    found.update(fresh)
+    finished = [day for day in missing if day < today]
+    try:
+        store.replace_days(
+            source,
+            span.vo,
+            finished,
+            (row for day in finished for row in fresh[day]),
+            version=version,
+        )
+    except StoreError as exc:
+        # a report needs no cache: the figures are right, the next report computes again
+        _log.warning("daily figures not kept: %s", exc)
+    return found
+
+
+def _expected(engine: Engine, members: Iterable[Member], vo: str) -> set[tuple[str, ...]]:
+    """What a day's figures of every site hold: a row per site and per endpoint in it."""
+    expected: set[tuple[str, ...]] = set()
+    for site, keys in engine.monitored(members, vo).items():
+        expected.add(("site", site, site, ""))
+        expected.update(("endpoint", site, name, kind) for name, kind in keys)
+    return expected
+
+
+def _key(row: StoredFigures) -> tuple[str, ...]:
+    return (row.scope, row.site, row.name, row.service_type)
+
+
+def _stored(
+    scope: str, site: str, name: str, service_type: str, figures: DayFigures
+) -> StoredFigures:
+    return StoredFigures(figures.day, scope, site, name, service_type, *astuple(figures)[1:])
+
+
+def _day_figures(row: StoredFigures) -> DayFigures:
+    return DayFigures(
+        day=row.day,
+        availability=row.availability,
+        reliability=row.reliability,
+        up=row.up,
+        unknown=row.unknown,
+        down=row.down,
+        up_seconds=row.up_seconds,
+        unknown_seconds=row.unknown_seconds,
+        down_seconds=row.down_seconds,
+        critical_seconds=row.critical_seconds,
+        total_seconds=row.total_seconds,
+    )
+
+
+def _dates(start: date, end: date) -> Iterable[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
 
 
 def _no_endpoint(store: Store, endpoint: str, service_type: str | None, vo: str) -> str:
@@ -301,6 +498,7 @@ __all__ = [
     "EndpointFreshness",
     "Granularity",
     "ReportError",
+    "ar_all_document",
     "ar_document",
     "freshness",
     "parse_day",

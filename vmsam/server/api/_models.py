@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 __all__ = [
+    "ARAllDocument",
     "ARDocument",
     "ARFigure",
     "AwareDatetime",
@@ -192,6 +193,30 @@ class ARDocument(BaseModel):
     name: str
     granularity: Literal["daily", "monthly"]
     results: list[ARFigure]
+
+
+class EndpointAR(BaseModel):
+    name: str = Field(description="the endpoint (hostName of a space)")
+    service_type: str
+    results: list[ARFigure]
+
+
+class SiteAR(BaseModel):
+    name: str
+    results: list[ARFigure]
+    endpoints: list[EndpointAR] | None = Field(
+        default=None, description="with endpoints=true: each endpoint as counted in the site"
+    )
+
+
+class ARAllDocument(BaseModel):
+    """Every site of a VO over a period: WLCG's monthly report in one answer."""
+
+    vo: str
+    granularity: Literal["daily", "monthly"]
+    start: str
+    end: str
+    sites: list[SiteAR]
 
 
 class DowntimeIn(BaseModel):

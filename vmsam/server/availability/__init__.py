@@ -10,7 +10,7 @@ store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership
 is computed in memory, per UTC day, from change points rather than per-second arrays.
 """
 
-from vmsam.server.availability._engine import Engine
+from vmsam.server.availability._engine import Engine, SiteDays
 from vmsam.server.availability._figures import (
     UNDEFINED,
     DayFigures,
@@ -28,6 +28,7 @@ from vmsam.server.availability._inputs import (
     MembershipRow,
     Sample,
     SampleRow,
+    SiteSampleRow,
 )
 from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
 from vmsam.shared.errors import AvailabilityError, ProfileError
@@ -48,6 +49,8 @@ __all__ = [
     "Profiles",
     "Sample",
     "SampleRow",
+    "SiteDays",
+    "SiteSampleRow",
     "aggregate",
     "load_profiles",
     "monthly",

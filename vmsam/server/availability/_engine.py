@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_figures
-from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow
+from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow, SiteSampleRow
 from vmsam.server.availability._profiles import (
     DOWNTIME,
     MISSING,
@@ -30,6 +30,14 @@ class _Series:
 
     seconds: list[int]
     states: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteDays:
+    """A site's daily figures and, when asked for, those of each of its endpoints."""
+
+    days: list[DayFigures]
+    endpoints: dict[tuple[str, str], list[DayFigures]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,26 +105,87 @@ class Engine:
         """Daily figures of ``site`` for ``vo``, ``start`` to ``end`` inclusive (days after
         ``now`` left out). Endpoints of service types outside the profiles take no part."""
         days = _days(start, end, now)
+        joined = self._joined(memberships, vo, site).get(site, {})
+        return self._site_figures(samples, downtimes, joined, vo, days, with_endpoints=False).days
+
+    def all_days(
+        self,
+        samples: Iterable[SiteSampleRow],
+        downtimes: Iterable[DowntimeRow],
+        memberships: Iterable[MembershipRow],
+        *,
+        vo: str,
+        start: date,
+        end: date,
+        now: datetime | None = None,
+        endpoints: bool = False,
+    ) -> dict[str, SiteDays]:
+        """Daily figures of every site with a monitored endpoint for ``vo`` (and, with
+        ``endpoints``, of each of those endpoints as part of it), by site name. The samples
+        carry their site: each site's figures come from its own results, exactly as
+        ``site_days`` would give them."""
+        days = _days(start, end, now)
+        by_site: dict[str, list[SiteSampleRow]] = {}
+        for sample in samples:
+            by_site.setdefault(sample.site, []).append(sample)
+        windows = list(downtimes)
+        return {
+            site: self._site_figures(
+                by_site.get(site, []), windows, joined, vo, days, with_endpoints=endpoints
+            )
+            for site, joined in sorted(self._joined(memberships, vo).items())
+        }
+
+    def monitored(self, memberships: Iterable[MembershipRow], vo: str) -> dict[str, set[_Key]]:
+        """Per site, the endpoints that take part in its figures for ``vo``: what
+        ``all_days`` reports on."""
+        return {site: set(keys) for site, keys in self._joined(memberships, vo).items()}
+
+    def _joined(
+        self, memberships: Iterable[MembershipRow], vo: str, site: str | None = None
+    ) -> dict[str, dict[_Key, date]]:
+        """Per site, its monitored endpoints for ``vo`` and the day each joined it."""
         aggregation = self.profiles.aggregation
-        joined: dict[_Key, date] = {}
+        joined: dict[str, dict[_Key, date]] = {}
         for member in memberships:
             key = (member.endpoint, member.service_type)
-            monitored = aggregation.group_of(key[1]) is not None and bool(
-                self.profiles.metrics.metrics(key[1], vo)
-            )
-            if member.site != site or member.vo != vo or not monitored:
+            if member.vo != vo or (site is not None and member.site != site):
+                continue
+            if aggregation.group_of(key[1]) is None or not self.profiles.metrics.metrics(
+                key[1], vo
+            ):
                 continue
             first = as_utc(member.first_seen).date()
-            joined[key] = min(first, joined.get(key, first))
+            keys = joined.setdefault(member.site, {})
+            keys[key] = min(first, keys.get(key, first))
+        return joined
+
+    def _site_figures(
+        self,
+        samples: Iterable[SampleRow],
+        downtimes: Iterable[DowntimeRow],
+        joined: Mapping[_Key, date],
+        vo: str,
+        days: Sequence[_Day],
+        *,
+        with_endpoints: bool,
+    ) -> SiteDays:
         metrics = {key: self.profiles.metrics.metrics(key[1], vo) for key in joined}
         series = self._series(samples, metrics)
         windows = _downtimes(downtimes, set(joined))
         figures = []
+        endpoint_figures: dict[_Key, list[DayFigures]] = {key: [] for key in joined}
         for day in days:
+            timelines = {
+                key: self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+                for key in (joined if with_endpoints else ())
+            }
             present = sorted(key for key, first in joined.items() if first <= day.day)
-            timeline = self._site(series, present, metrics, windows, day)
+            timeline = self._site(series, present, metrics, windows, day, computed=timelines)
             figures.append(day_figures(day.day, timeline.seconds()))
-        return figures
+            for key, endpoint_timeline in timelines.items():
+                endpoint_figures[key].append(day_figures(day.day, endpoint_timeline.seconds()))
+        return SiteDays(figures, endpoint_figures if with_endpoints else {})
 
     def _site(
         self,
@@ -125,6 +194,8 @@ class Engine:
         metrics: Mapping[_Key, tuple[str, ...]],
         windows: Mapping[_Key, list[tuple[int, int]]],
         day: _Day,
+        *,
+        computed: Mapping[_Key, Timeline],
     ) -> Timeline:
         # group -> service type -> endpoint timelines, in profile order
         grouped: dict[str, tuple[Group, dict[str, list[Timeline]]]] = {}
@@ -132,9 +203,10 @@ class Engine:
             group = self.profiles.aggregation.group_of(key[1])
             assert group is not None  # memberships outside the profiles were left out
             services = grouped.setdefault(group.name, (group, {}))[1]
-            services.setdefault(key[1], []).append(
-                self._endpoint(series, key, metrics[key], windows.get(key, []), day)
-            )
+            timeline = computed.get(key)
+            if timeline is None:
+                timeline = self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+            services.setdefault(key[1], []).append(timeline)
         table = self.profiles.operations.table
         group_timelines = (
             fold(

@@ -25,6 +25,13 @@ class SampleRow(Protocol):
     def status(self) -> str: ...
 
 
+class SiteSampleRow(SampleRow, Protocol):
+    """A result that names the site it was stored for (the store's TimelineRow)."""
+
+    @property
+    def site(self) -> str: ...
+
+
 class DowntimeRow(Protocol):
     @property
     def endpoint(self) -> str: ...

@@ -8,6 +8,7 @@ that shape; the sections it leaves out keep the shipped defaults.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
@@ -90,6 +91,12 @@ class Profiles:
     operations: Operations
     metrics: MetricProfile
     aggregation: Aggregation
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits that differ between profiles giving different figures: what stored
+        figures record they were computed with."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
 def load_profiles(path: str | Path | None = None) -> Profiles:

@@ -8,14 +8,16 @@ dead letters with its reason and raw bytes. Every database failure is a one-line
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
-from vmsam.server.store import _read
+from vmsam.server.store import _daily, _read
+from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
     DEFAULT_DB,
+    WRITE,
     create_engine,
     describe,
     resolve_url,
@@ -32,6 +34,7 @@ from vmsam.server.store._records import (
     Received,
     SaveReport,
     SiteStatus,
+    StoredFigures,
     StoredResult,
     TimelineInput,
     TimelineRow,
@@ -41,6 +44,7 @@ from vmsam.shared.errors import StoreError
 
 __all__ = [
     "DEFAULT_DB",
+    "PRUNED",
     "BootCount",
     "DeadLetter",
     "Downtime",
@@ -52,6 +56,7 @@ __all__ = [
     "SiteStatus",
     "Store",
     "StoreError",
+    "StoredFigures",
     "StoredResult",
     "TimelineInput",
     "TimelineRow",
@@ -194,6 +199,48 @@ class Store:
         self._use()
         with translated(self.engine, "read tested boots"), self.engine.connect() as connection:
             return _read.tested_boots(connection, since=since, until=until, vo=vo)
+
+    def current_days(
+        self, source: str, vo: str, start: date, end: date
+    ) -> dict[date, list[StoredFigures]]:
+        """The days from ``start`` to ``end`` whose figures ``source`` holds for every site
+        and that no later result has changed, with those figures."""
+        self._use()
+        with translated(self.engine, "read daily figures"), self.engine.connect() as connection:
+            return _daily.current_days(connection, source, vo, start, end)
+
+    def replace_days(
+        self,
+        source: str,
+        vo: str,
+        days: Collection[date],
+        figures: Iterable[StoredFigures],
+        *,
+        version: tuple[int, ...],
+    ) -> None:
+        """Keep ``figures`` as every site's figures of ``days``, computed from the store as
+        it stood at ``version`` (read before the results were)."""
+        self._use()
+        with (
+            translated(self.engine, "store daily figures"),
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            _daily.replace_days(
+                connection,
+                source,
+                vo,
+                days,
+                figures,
+                newest_result=version[0],
+                revision=version[2],
+            )
+
+    def members(self, vo: str) -> list[Member]:
+        """Which endpoint belongs to which site for ``vo``, and since when."""
+        self._use()
+        with translated(self.engine, "read memberships"), self.engine.connect() as connection:
+            return _read.members(connection, vo)
 
     def version(self) -> tuple[int, ...]:
         """A value that differs whenever anything stored has changed, in this process or any

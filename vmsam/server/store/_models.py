@@ -157,18 +157,21 @@ class Downtime(Base):
     created_at: Mapped[datetime]
 
 
-class StoredDay(Base):
-    """The A/R figures of one day of a site (``service_type`` '') or an endpoint, kept by
-    ``vmsam db prune`` before it removed the results they came from: reports of pruned days
-    read them instead of recomputing."""
+class DailyFigures(Base):
+    """The A/R figures of one closed day of a site (``service_type`` '') or of an endpoint
+    within its site, for a VO: kept by ``vmsam db prune`` before it removed the results they
+    came from (``source`` 'pruned'), or computed once for every site by a report of all of
+    them (``source`` 'cache:' and the fingerprint of the profiles used)."""
 
-    __tablename__ = "stored_days"
+    __tablename__ = "daily_figures"
 
-    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # site or endpoint
-    name: Mapped[str] = mapped_column(_Key, primary_key=True)
-    service_type: Mapped[str] = mapped_column(_Key, primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     vo: Mapped[str] = mapped_column(_Key, primary_key=True)
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # site or endpoint
+    site: Mapped[str] = mapped_column(_Key, primary_key=True)  # an endpoint's: where it counted
+    name: Mapped[str] = mapped_column(_Key, primary_key=True)
+    service_type: Mapped[str] = mapped_column(_Key, primary_key=True)
     availability: Mapped[float] = mapped_column(sa.Float(precision=53))
     reliability: Mapped[float] = mapped_column(sa.Float(precision=53))
     up: Mapped[float] = mapped_column(sa.Float(precision=53))
@@ -179,6 +182,21 @@ class StoredDay(Base):
     down_seconds: Mapped[int]
     critical_seconds: Mapped[int]
     total_seconds: Mapped[int]
+
+
+class FiguredDay(Base):
+    """A day whose figures ``daily_figures`` holds for every site and endpoint of a VO, and
+    the store as it was when they were computed: the highest result id and the revision.
+    A result stored since with a timestamp before the end of the day (or a new revision)
+    makes them out of date."""
+
+    __tablename__ = "figured_days"
+
+    source: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    vo: Mapped[str] = mapped_column(_Key, primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    newest_result: Mapped[int] = mapped_column(sa.BigInteger)
+    revision: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class Prune(Base):
@@ -212,6 +230,7 @@ RESULTS = cast(sa.Table, Result.__table__)
 SERIES = cast(sa.Table, Series.__table__)
 DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
 DOWNTIMES = cast(sa.Table, Downtime.__table__)
-STORED_DAYS = cast(sa.Table, StoredDay.__table__)
+DAILY_FIGURES = cast(sa.Table, DailyFigures.__table__)
+FIGURED_DAYS = cast(sa.Table, FiguredDay.__table__)
 PRUNES = cast(sa.Table, Prune.__table__)
 REVISION = cast(sa.Table, Revision.__table__)

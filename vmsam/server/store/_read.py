@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from vmsam.server.store._records import (
 )
 
 _CARRY_OVER = timedelta(days=1)
+_SECONDS_PER_DAY = 86_400
 # rows fetched at a time by timeline_input: a month does not sit in memory twice
 _CHUNK = 20_000
 _WORST = {severity: status for status, severity in SEVERITY.items()}
@@ -280,6 +282,90 @@ def tested_boots(
     return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
 
 
+def _epoch_second(dialect: sa.Dialect) -> sa.ColumnElement[int]:
+    """A result's whole second since the epoch, as the engine counts it (floor)."""
+    if dialect.name == "sqlite":
+        # microseconds since the epoch; results before 1970 are outside ARGO's age window
+        return sa.type_coerce(R.c.timestamp, sa.BigInteger()) // 1_000_000
+    return sa.cast(sa.func.floor(sa.extract("epoch", R.c.timestamp)), sa.BigInteger)
+
+
+def _status_changes(
+    dialect: sa.Dialect, conditions: Sequence[sa.ColumnElement[bool]]
+) -> sa.Select[Any]:
+    """The rows matching ``conditions`` that the A/R engine cannot do without, found by the
+    database with window functions over each (endpoint, metric) in time order.
+
+    A row is dropped when it repeats the status of the row before it, of the same site and
+    the same UTC day, and neither shares its second with another row nor follows a second
+    holding several: such a row changes no timeline (results of one second combine with
+    AND, so those are all kept), and the first row of each day is kept, which is what
+    decides whether the next day starts with a carried-over status or MISSING. A row next
+    to one of another site is kept too, so that the rows of each site alone still hold
+    their changes. tests/store/test_status_changes.py checks that the engine gives the
+    same figures on these rows as on all of them."""
+    second = _epoch_second(dialect)
+
+    # the order of the results' unique key: the database walks it instead of sorting
+    def in_order(function: sa.FunctionElement[Any]) -> sa.Over[Any]:
+        return function.over(
+            partition_by=(R.c.endpoint_id, R.c.metric),
+            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
+        )
+
+    utc = m.UTCDateTime()
+    raw_timestamp = sa.type_coerce(R.c.timestamp, utc.load_dialect_impl(dialect))
+    ordered = (
+        sa.select(
+            R.c.endpoint_id,
+            R.c.metric,
+            R.c.vo,
+            R.c.site_id,
+            raw_timestamp.label("stamp"),
+            R.c.status,
+            second.label("second"),
+            in_order(sa.func.lag(R.c.status)).label("previous_status"),
+            in_order(sa.func.lag(second, type_=sa.BigInteger)).label("previous_second"),
+            in_order(sa.func.lag(second, 2, type_=sa.BigInteger)).label("second_before"),
+            in_order(sa.func.lead(second, type_=sa.BigInteger)).label("next_second"),
+            in_order(sa.func.lag(R.c.site_id)).label("previous_site"),
+            in_order(sa.func.lead(R.c.site_id)).label("next_site"),
+        )
+        .where(*conditions)
+        .subquery("ordered")
+    )
+    row = ordered.c
+    return sa.select(row.endpoint_id, row.metric, row.vo, row.site_id, row.stamp, row.status).where(
+        sa.or_(
+            row.previous_status.is_(None),
+            row.status != row.previous_status,
+            row.previous_second // _SECONDS_PER_DAY != row.second // _SECONDS_PER_DAY,
+            row.previous_second == row.second,
+            row.next_second == row.second,
+            row.second_before == row.previous_second,
+            row.previous_site != row.site_id,
+            row.next_site != row.site_id,
+        )
+    )
+
+
+def _members(connection: Connection, conditions: Sequence[sa.ColumnElement[bool]]) -> list[Member]:
+    query = (
+        sa.select(E.c.hostname, E.c.service_type, S.c.name, MEMBERS.c.vo, MEMBERS.c.first_seen)
+        .select_from(
+            MEMBERS.join(S, MEMBERS.c.site_id == S.c.id).join(E, MEMBERS.c.endpoint_id == E.c.id)
+        )
+        .where(*conditions)
+        .order_by(MEMBERS.c.first_seen)
+    )
+    return [Member(*row) for row in connection.execute(query)]
+
+
+def members(connection: Connection, vo: str) -> list[Member]:
+    """Every endpoint's membership of a site for ``vo``, the earliest first."""
+    return _members(connection, [_equals(MEMBERS.c.vo, vo)])
+
+
 def timeline_input(
     connection: Connection,
     *,
@@ -321,17 +407,14 @@ def timeline_input(
         conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
         member_conditions.append(MEMBERS.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
 
-    # the hot loop of a month's load (millions of rows): no type processing per row; each
-    # distinct timestamp is converted once and each distinct string kept once, so the rows
-    # share their objects
+    rows = connection.execution_options(yield_per=_CHUNK).execute(
+        _status_changes(connection.dialect, conditions)
+    )
+    # the hot loop of a month's load (hundreds of thousands of rows): no type processing per
+    # row; each distinct timestamp is converted once and each distinct string kept once, so
+    # the rows share their objects
     utc = m.UTCDateTime()
     dialect = connection.dialect
-    raw_timestamp = sa.type_coerce(R.c.timestamp, utc.load_dialect_impl(dialect))
-    rows = connection.execution_options(yield_per=_CHUNK).execute(
-        sa.select(R.c.endpoint_id, R.c.metric, R.c.vo, R.c.site_id, raw_timestamp, R.c.status)
-        .where(*conditions)
-        .order_by(R.c.timestamp)
-    )
     moments: dict[Any, datetime] = {}
     shared: dict[str, str] = {}
     share = shared.setdefault
@@ -356,14 +439,7 @@ def timeline_input(
             )
         )
 
-    members = [
-        Member(*endpoints[endpoint_id], site_names[site_id], member_vo, first_seen)
-        for endpoint_id, site_id, member_vo, first_seen in connection.execute(
-            sa.select(MEMBERS.c.endpoint_id, MEMBERS.c.site_id, MEMBERS.c.vo, MEMBERS.c.first_seen)
-            .where(*member_conditions)
-            .order_by(MEMBERS.c.first_seen)
-        )
-    ]
+    found_members = _members(connection, member_conditions)
     overlapping = downtimes(
         connection,
         endpoint=endpoint,
@@ -372,4 +448,4 @@ def timeline_input(
         start=start,
         end=end,
     )
-    return TimelineInput(start, end, results, overlapping, members)
+    return TimelineInput(start, end, results, overlapping, found_members)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from vmsam.server.store._models import MAX_KEY_BYTES
@@ -243,11 +243,35 @@ class Member:
 
 @dataclass(frozen=True)
 class TimelineInput:
-    """What the A/R engine needs for [start, end): the results from ``start`` - 1 day (for
-    the carry-over), oldest first; the downtimes overlapping; the site membership."""
+    """What the A/R engine needs for [start, end): the status changes of the results from
+    ``start`` - 1 day (for the carry-over), in no particular order (a repeat of the same
+    status within a day changes no figure, so it is left out); the downtimes overlapping;
+    the site membership."""
 
     start: datetime
     end: datetime
     results: list[TimelineRow]
     downtimes: list[Downtime]
     members: list[Member]
+
+
+class StoredFigures(NamedTuple):
+    """The figures of one day of a site (``scope`` 'site', ``name`` the site's,
+    ``service_type`` '') or of an endpoint counted in ``site`` (``scope`` 'endpoint'): the
+    fields of the engine's DayFigures, with what they are of."""
+
+    day: date
+    scope: str
+    site: str
+    name: str
+    service_type: str
+    availability: float
+    reliability: float
+    up: float
+    unknown: float
+    down: float
+    up_seconds: int
+    unknown_seconds: int
+    down_seconds: int
+    critical_seconds: int
+    total_seconds: int

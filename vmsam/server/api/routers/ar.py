@@ -4,14 +4,14 @@ computed by the one engine (vmsam.server.reports) with ARGO's rules."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from vmsam.server.api._deps import ProfilesDep, StoreDep
-from vmsam.server.api._models import ARDocument, Day, Name, Problem
+from vmsam.server.api._models import ARAllDocument, ARDocument, Day, Name, Problem
 from vmsam.server.api.routers import API_PREFIX
-from vmsam.server.reports import ar_document
+from vmsam.server.reports import ar_all_document, ar_document
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/ar",
@@ -27,9 +27,12 @@ VoQuery = Annotated[
 ]
 
 
-def _answer(compute: Callable[[], dict[str, object]]) -> ARDocument:
+Document = TypeVar("Document", ARDocument, ARAllDocument)
+
+
+def _answer(model: type[Document], compute: Callable[[], dict[str, object]]) -> Document:
     try:
-        return ARDocument.model_validate(compute())
+        return model.model_validate(compute())
     # ReportError (a ValueError) for a bad request, and the store's own ValueError for a
     # period it cannot represent (the year 1, say)
     except ValueError as exc:
@@ -41,6 +44,35 @@ def _answer(compute: Callable[[], dict[str, object]]) -> ARDocument:
             else status.HTTP_422_UNPROCESSABLE_CONTENT
         )
         raise HTTPException(code, message) from None
+
+
+@router.get("/sites", response_model=ARAllDocument)
+def all_sites_ar(
+    *,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    start: Start,
+    end: End,
+    granularity: GranularityQuery = "daily",
+    vo: VoQuery = None,
+    endpoints: Annotated[
+        bool, Query(description="also every endpoint of each site, as counted in it")
+    ] = False,
+) -> ARAllDocument:
+    """Every site of the VO at once. Closed days are computed once and kept in the store
+    (until a later result changes them), so a report after the first is quick."""
+    return _answer(
+        ARAllDocument,
+        lambda: ar_all_document(
+            store,
+            start=start,
+            end=end,
+            vo=vo,
+            granularity=granularity,
+            endpoints=endpoints,
+            profiles=profiles,
+        ),
+    )
 
 
 @router.get("/sites/{site}", response_model=ARDocument)
@@ -55,6 +87,7 @@ def site_ar(
     vo: VoQuery = None,
 ) -> ARDocument:
     return _answer(
+        ARDocument,
         lambda: ar_document(
             store,
             site=site,
@@ -63,7 +96,7 @@ def site_ar(
             vo=vo,
             granularity=granularity,
             profiles=profiles,
-        )
+        ),
     )
 
 
@@ -82,6 +115,7 @@ def endpoint_ar(
     ] = None,
 ) -> ARDocument:
     return _answer(
+        ARDocument,
         lambda: ar_document(
             store,
             endpoint=endpoint,
@@ -91,5 +125,5 @@ def endpoint_ar(
             vo=vo,
             granularity=granularity,
             profiles=profiles,
-        )
+        ),
     )

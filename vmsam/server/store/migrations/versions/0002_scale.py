@@ -1,4 +1,5 @@
-"""Daily figures kept by prune, the log of prunes, and the revision counter of the caches.
+"""Daily figures (kept by prune, or computed once for every site), the days they cover, the
+log of prunes, and the revision counter of the caches.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,12 +24,14 @@ _Float = sa.Float(precision=53)
 
 def upgrade() -> None:
     op.create_table(
-        "stored_days",
-        sa.Column("scope", sa.String(8), nullable=False),
-        sa.Column("name", _Key, nullable=False),
-        sa.Column("service_type", _Key, nullable=False),
+        "daily_figures",
+        sa.Column("source", sa.String(40), nullable=False),
         sa.Column("vo", _Key, nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("scope", sa.String(8), nullable=False),
+        sa.Column("site", _Key, nullable=False),
+        sa.Column("name", _Key, nullable=False),
+        sa.Column("service_type", _Key, nullable=False),
         sa.Column("availability", _Float, nullable=False),
         sa.Column("reliability", _Float, nullable=False),
         sa.Column("up", _Float, nullable=False),
@@ -40,8 +43,24 @@ def upgrade() -> None:
         sa.Column("critical_seconds", sa.Integer(), nullable=False),
         sa.Column("total_seconds", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "scope", "name", "service_type", "vo", "day", name=op.f("pk_stored_days")
+            "source",
+            "vo",
+            "day",
+            "scope",
+            "site",
+            "name",
+            "service_type",
+            name=op.f("pk_daily_figures"),
         ),
+    )
+    op.create_table(
+        "figured_days",
+        sa.Column("source", sa.String(40), nullable=False),
+        sa.Column("vo", _Key, nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("newest_result", sa.BigInteger(), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("source", "vo", "day", name=op.f("pk_figured_days")),
     )
     op.create_table(
         "prunes",
@@ -63,4 +82,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("revision")
     op.drop_table("prunes")
-    op.drop_table("stored_days")
+    op.drop_table("figured_days")
+    op.drop_table("daily_figures")
