@@ -161,6 +161,20 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_prune(args: argparse.Namespace) -> int:
+    from vmsam.server.availability import load_profiles
+    from vmsam.server.reports import prune
+
+    profiles = load_profiles(args.profile) if args.profile else None
+    with _store(args.db) as store:
+        done = prune(store, args.before, profiles=profiles)
+    print(
+        f"kept {done.figures_kept} daily figures of the days before {done.before};"
+        f" removed {done.results_removed} results"
+    )
+    return 0
+
+
 def _figure(value: object) -> str:
     return "-1" if value == -1 else f"{value:.5f}"
 
@@ -502,13 +516,22 @@ def _add_server_commands(commands: Any) -> None:
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (recursive)")
     ingest.set_defaults(handler=_ingest)
 
-    database = commands.add_parser("db", help="the result store's schema")
+    database = commands.add_parser("db", help="the result store: its schema and retention")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     db_upgrade = database_commands.add_parser(
         "upgrade", help="create or upgrade the schema (every command does it on first use)"
     )
     db_upgrade.add_argument("--db", help=DB_HELP)
     db_upgrade.set_defaults(handler=_db_upgrade)
+    db_prune = database_commands.add_parser(
+        "prune",
+        help="remove the results of the days before a date, keeping their daily A/R figures"
+        " (reports of those days stay as they were)",
+    )
+    db_prune.add_argument("--db", help=DB_HELP)
+    db_prune.add_argument("--before", required=True, help="the first day kept, YYYY-MM-DD")
+    db_prune.add_argument("--profile", help="A/R profile file the figures are computed with")
+    db_prune.set_defaults(handler=_db_prune)
 
     _add_report_commands(commands, DB_HELP)
 

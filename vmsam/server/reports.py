@@ -9,7 +9,7 @@ failures stay ``StoreError`` (the caller may retry), never a ReportError.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
@@ -21,7 +21,15 @@ from vmsam.server.availability.freshness import (
     endpoint_freshness,
 )
 from vmsam.server.planning import DEFAULT_TARGET
-from vmsam.server.store import PRUNED, Member, Store, StoredFigures, StoreError, TimelineInput
+from vmsam.server.store import (
+    PRUNED,
+    WINDOW_PAST,
+    Member,
+    Store,
+    StoredFigures,
+    StoreError,
+    TimelineInput,
+)
 from vmsam.shared.errors import ReportError
 
 _log = logging.getLogger(__name__)
@@ -319,8 +327,29 @@ def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, lis
     missing = [day for day in days if day not in found]
     if not missing:
         return found
+    found.update(
+        _computed(
+            store,
+            engine,
+            _Period(missing[0], missing[-1], period.vo, period.now),
+            source,
+            only=missing,
+        )
+    )
+    return found
+
+
+def _computed(
+    store: Store,
+    engine: Engine,
+    span: _Period,
+    source: str,
+    *,
+    only: Collection[date] | None = None,
+) -> dict[date, list[StoredFigures]]:
+    """Every site's and endpoint's figures of the days of ``span`` (of ``only`` among them),
+    computed in one load; the closed days are kept as ``source``'s."""
     version = store.version()  # before the load: what is stored after it is seen as new
-    span = _Period(missing[0], missing[-1], period.vo, period.now)
     loaded = span.load(store)
     computed = engine.all_days(
         loaded.results,
@@ -332,7 +361,8 @@ def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, lis
         now=span.now,
         endpoints=True,
     )
-    fresh: dict[date, list[StoredFigures]] = {day: [] for day in missing}
+    wanted = set(only) if only is not None else {d.day for f in computed.values() for d in f.days}
+    fresh: dict[date, list[StoredFigures]] = {day: [] for day in sorted(wanted)}
     for site, figures in computed.items():
         for day_figures in figures.days:
             if day_figures.day in fresh:
@@ -343,8 +373,7 @@ def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, lis
                     fresh[day_figures.day].append(
                         _stored("endpoint", site, name, kind, day_figures)
                     )
-    found.update(fresh)
-    finished = [day for day in missing if day < today]
+    finished = [day for day in fresh if day < span.now.date()]
     try:
         store.replace_days(
             source,
@@ -354,9 +383,55 @@ def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, lis
             version=version,
         )
     except StoreError as exc:
+        if source == PRUNED:
+            raise  # without them, the prune must not remove a single result
         # a report needs no cache: the figures are right, the next report computes again
         _log.warning("daily figures not kept: %s", exc)
-    return found
+    return fresh
+
+
+def prune(
+    store: Store,
+    before: date | str,
+    *,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
+) -> PruneReport:
+    """Keep the daily figures of every site and endpoint of every VO for the days before
+    ``before``, then remove their results: reports of those days read the kept figures and
+    stay as they were. The day before ``before`` keeps its results too (they carry over).
+    Results may arrive up to ARGO's age window late, so the last days cannot be pruned."""
+    day = _day(before, "before")
+    moment = _now(now)
+    latest = (moment - WINDOW_PAST).date()
+    if day > latest:
+        raise ReportError(
+            f"results of the last {WINDOW_PAST.days} days may still arrive:"
+            f" prune before {latest} at the latest"
+        )
+    engine = Engine(profiles)
+    kept = 0
+    for vo in store.vos():
+        earliest = store.earliest_result(vo)
+        if earliest is None or earliest.date() >= day:
+            continue
+        pruned = store.current_days(PRUNED, vo, earliest.date(), day)
+        first = max([earliest.date(), *(d + timedelta(days=1) for d in pruned)])
+        # a month at a time, so that a year of results never sits in memory at once
+        while first < day:
+            last = min(day - timedelta(days=1), first + timedelta(days=30))
+            span = _Period(first, last, vo, moment)
+            found = _computed(store, engine, span, PRUNED)
+            kept += sum(len(rows) for rows in found.values())
+            first = last + timedelta(days=1)
+    return PruneReport(before=day, figures_kept=kept, results_removed=store.remove_results(day))
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    before: date
+    figures_kept: int
+    results_removed: int
 
 
 def _expected(engine: Engine, members: Iterable[Member], vo: str) -> set[tuple[str, ...]]:
@@ -503,5 +578,6 @@ __all__ = [
     "freshness",
     "parse_day",
     "parse_moment",
+    "prune",
     "resolve_vo",
 ]

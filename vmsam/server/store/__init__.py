@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +25,7 @@ from vmsam.server.store._engine import (
     upgrade,
 )
 from vmsam.server.store._records import (
+    WINDOW_PAST,
     BootCount,
     DeadLetter,
     Downtime,
@@ -39,12 +40,13 @@ from vmsam.server.store._records import (
     TimelineInput,
     TimelineRow,
 )
-from vmsam.server.store._write import Writer
+from vmsam.server.store._write import Writer, bump_revision
 from vmsam.shared.errors import StoreError
 
 __all__ = [
     "DEFAULT_DB",
     "PRUNED",
+    "WINDOW_PAST",
     "BootCount",
     "DeadLetter",
     "Downtime",
@@ -235,6 +237,27 @@ class Store:
                 newest_result=version[0],
                 revision=version[2],
             )
+
+    def earliest_result(self, vo: str) -> datetime | None:
+        """When the oldest stored result of ``vo`` was taken."""
+        self._use()
+        with translated(self.engine, "read results"), self.engine.connect() as connection:
+            return _daily.earliest_result(connection, vo)
+
+    def remove_results(self, before: date) -> int:
+        """Remove every result dated before the day ahead of ``before`` (that day's last
+        results carry over into ``before``) and log it; the number removed. The daily
+        figures of those days must have been kept first (vmsam.server.reports.prune)."""
+        self._use()
+        kept_from = datetime(before.year, before.month, before.day, tzinfo=UTC) - timedelta(days=1)
+        with (
+            translated(self.engine, "prune results"),
+            self.engine.connect().execution_options(**WRITE, preserve_rowcount=True) as connection,
+            connection.begin(),
+        ):
+            removed = _daily.remove_results(connection, before, kept_from)
+            bump_revision(connection)
+        return removed
 
     def members(self, vo: str) -> list[Member]:
         """Which endpoint belongs to which site for ``vo``, and since when."""

@@ -106,3 +106,24 @@ def replace_days(
             for day in chosen
         ],
     )
+
+
+def earliest_result(connection: Connection, vo: str) -> datetime | None:
+    """The timestamp of the oldest result of ``vo`` still stored."""
+    return connection.execute(
+        sa.select(sa.func.min(m.RESULTS.c.timestamp)).where(m.RESULTS.c.vo == vo)
+    ).scalar()
+
+
+def remove_results(connection: Connection, before: date, kept_from: datetime) -> int:
+    """Remove the results dated before ``kept_from`` and log the prune of the days before
+    ``before``; the caller's transaction moves the revision on."""
+    removed = connection.execute(
+        sa.delete(m.RESULTS).where(m.RESULTS.c.timestamp < kept_from)
+    ).rowcount
+    connection.execute(
+        sa.insert(m.PRUNES).values(
+            before=before, pruned_at=datetime.now(UTC), results_removed=removed
+        )
+    )
+    return int(removed)
