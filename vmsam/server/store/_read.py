@@ -27,9 +27,10 @@ from vmsam.server.store._records import (
 )
 
 _CARRY_OVER = timedelta(days=1)
-_SECONDS_PER_DAY = 86_400
 # rows fetched at a time by timeline_input: a month does not sit in memory twice
 _CHUNK = 20_000
+# PostgreSQL's work_mem while it sorts the results of a period (the default is 4 MB)
+_SORT_MEMORY = "256MB"
 _WORST = {severity: status for status, severity in SEVERITY.items()}
 
 R = m.RESULTS
@@ -282,12 +283,19 @@ def tested_boots(
     return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
 
 
-def _epoch_second(dialect: sa.Dialect) -> sa.ColumnElement[int]:
-    """A result's whole second since the epoch, as the engine counts it (floor)."""
+def _second(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
+    """The whole second a stored timestamp falls in (the engine's unit), for comparing."""
     if dialect.name == "sqlite":
         # microseconds since the epoch; results before 1970 are outside ARGO's age window
-        return sa.type_coerce(R.c.timestamp, sa.BigInteger()) // 1_000_000
-    return sa.cast(sa.func.floor(sa.extract("epoch", R.c.timestamp)), sa.BigInteger)
+        return sa.type_coerce(moment, sa.BigInteger()) // 1_000_000
+    return sa.func.date_trunc("second", moment)
+
+
+def _day(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
+    """The UTC day a stored timestamp falls in, for comparing."""
+    if dialect.name == "sqlite":
+        return sa.type_coerce(moment, sa.BigInteger()) // 86_400_000_000
+    return sa.func.date_trunc("day", sa.func.timezone("UTC", moment))
 
 
 def _status_changes(
@@ -304,30 +312,27 @@ def _status_changes(
     to one of another site is kept too, so that the rows of each site alone still hold
     their changes. tests/store/test_status_changes.py checks that the engine gives the
     same figures on these rows as on all of them."""
-    second = _epoch_second(dialect)
 
-    # the order of the results' unique key: the database walks it instead of sorting
     def in_order(function: sa.FunctionElement[Any]) -> sa.Over[Any]:
         return function.over(
-            partition_by=(R.c.endpoint_id, R.c.metric),
-            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
+            partition_by=(R.c.endpoint_id, R.c.metric), order_by=(R.c.timestamp, R.c.id)
         )
 
-    utc = m.UTCDateTime()
-    raw_timestamp = sa.type_coerce(R.c.timestamp, utc.load_dialect_impl(dialect))
+    # the window carries the raw timestamps (microseconds on SQLite): cheap to copy and to
+    # compare; seconds and days are worked out only where the filter needs them
+    stamp = sa.type_coerce(R.c.timestamp, m.UTCDateTime().load_dialect_impl(dialect))
     ordered = (
         sa.select(
             R.c.endpoint_id,
             R.c.metric,
             R.c.vo,
             R.c.site_id,
-            raw_timestamp.label("stamp"),
+            stamp.label("stamp"),
             R.c.status,
-            second.label("second"),
             in_order(sa.func.lag(R.c.status)).label("previous_status"),
-            in_order(sa.func.lag(second, type_=sa.BigInteger)).label("previous_second"),
-            in_order(sa.func.lag(second, 2, type_=sa.BigInteger)).label("second_before"),
-            in_order(sa.func.lead(second, type_=sa.BigInteger)).label("next_second"),
+            in_order(sa.func.lag(stamp, type_=stamp.type)).label("previous"),
+            in_order(sa.func.lag(stamp, 2, type_=stamp.type)).label("before_previous"),
+            in_order(sa.func.lead(stamp, type_=stamp.type)).label("next"),
             in_order(sa.func.lag(R.c.site_id)).label("previous_site"),
             in_order(sa.func.lead(R.c.site_id)).label("next_site"),
         )
@@ -335,14 +340,16 @@ def _status_changes(
         .subquery("ordered")
     )
     row = ordered.c
+    second = _second(dialect, row.stamp)
+    previous_second = _second(dialect, row.previous)
     return sa.select(row.endpoint_id, row.metric, row.vo, row.site_id, row.stamp, row.status).where(
         sa.or_(
             row.previous_status.is_(None),
             row.status != row.previous_status,
-            row.previous_second // _SECONDS_PER_DAY != row.second // _SECONDS_PER_DAY,
-            row.previous_second == row.second,
-            row.next_second == row.second,
-            row.second_before == row.previous_second,
+            _day(dialect, row.previous) != _day(dialect, row.stamp),
+            previous_second == second,
+            _second(dialect, row.next) == second,
+            _second(dialect, row.before_previous) == previous_second,
             row.previous_site != row.site_id,
             row.next_site != row.site_id,
         )
@@ -407,6 +414,11 @@ def timeline_input(
         conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
         member_conditions.append(MEMBERS.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
 
+    if connection.dialect.name == "postgresql":
+        # for this transaction only: compiling the query costs more than it saves, and the
+        # sort of a month's rows fits in memory rather than in temporary files
+        connection.exec_driver_sql("SET LOCAL jit = off")
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{_SORT_MEMORY}'")
     rows = connection.execution_options(yield_per=_CHUNK).execute(
         _status_changes(connection.dialect, conditions)
     )
