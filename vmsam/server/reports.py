@@ -280,14 +280,15 @@ def ar_all_document(
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
     sites: dict[str, list[DayFigures]] = {}
-    spaces: dict[tuple[str, str, str], list[DayFigures]] = {}
+    spaces: dict[str, dict[tuple[str, str], list[DayFigures]]] = {}
     for day in sorted(by_day):
         for row in by_day[day]:
             figures = _day_figures(row)
             if row.scope == "site":
                 sites.setdefault(row.site, []).append(figures)
             else:
-                spaces.setdefault((row.site, row.name, row.service_type), []).append(figures)
+                owned = spaces.setdefault(row.site, {})
+                owned.setdefault((row.name, row.service_type), []).append(figures)
 
     def results(days: list[DayFigures]) -> list[dict[str, str | float]]:
         chosen = monthly_figures(days) if granularity == "monthly" else days
@@ -299,8 +300,7 @@ def ar_all_document(
         if endpoints:
             entry["endpoints"] = [
                 {"name": name, "service_type": kind, "results": results(space)}
-                for (owner, name, kind), space in sorted(spaces.items())
-                if owner == site
+                for (name, kind), space in sorted(spaces.get(site, {}).items())
             ]
         listed.append(entry)
     return {
