@@ -463,6 +463,7 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/sites",
         "/api/v1/results",
         "/api/v1/deadletters",
+        "/api/v1/ar/sites",
         "/api/v1/ar/sites/{site}",
         "/api/v1/ar/endpoints/{endpoint}",
         "/api/v1/downtimes",

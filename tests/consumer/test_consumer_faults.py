@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from broker.consumer import ConsumerOptions
 from tests.support.consumer import (
     ConsumerProcess,
     Proxy,
@@ -121,11 +122,12 @@ def test_database_unavailable_for_a_while_the_consumer_waits_then_resumes(
         send(activemq.address, queue_name, records(1000))
         wait_until(lambda: counts(db_url)[0] == 1000, 60, "the first 1000 stored")
         outage.begin()
+        prefetch = ConsumerOptions().prefetch
         try:
-            send(activemq.address, queue_name, records(3000))
+            send(activemq.address, queue_name, records(prefetch + 1000))
             # with nothing acked the broker holds back after the prefetch: the 1000 stored
-            # before, then a full window of 1000 in hand, and no more
-            window = 1000 + 1000
+            # before, then a full window in hand, and no more
+            window = 1000 + prefetch
             wait_until(
                 lambda: consumer.metric("vmsam_consumer_messages_received_total") >= window,
                 60,
@@ -139,12 +141,13 @@ def test_database_unavailable_for_a_while_the_consumer_waits_then_resumes(
             assert consumer.metric("vmsam_consumer_results_stored_total") == 1000
         finally:
             outage.end()
-        wait_until(lambda: counts(db_url)[0] == 4000, 120, "all 4000 stored")
+        total = 1000 + prefetch + 1000
+        wait_until(lambda: counts(db_url)[0] == total, 120, f"all {total} stored")
         assert consumer.alive()
-        assert consumer.metric("vmsam_consumer_results_stored_total") == 4000
+        assert consumer.metric("vmsam_consumer_results_stored_total") == total
         assert consumer.metric("vmsam_consumer_duplicates_total") == 0
         assert consumer.terminate() == 0
-    assert counts(db_url) == (4000, 0)
+    assert counts(db_url) == (total, 0)
 
 
 def test_sigkill_with_messages_in_hand_redelivery_is_deduplicated(

@@ -6,12 +6,12 @@ and the page shifters look at.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,6 +19,12 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmsam import __version__
+from vmsam.server.api._cache import (
+    GZIP_MIN_BYTES,
+    CachePolicy,
+    ResponseCache,
+    ResponseCacheMiddleware,
+)
 from vmsam.server.api._freshness import FreshnessCache
 from vmsam.server.api._metrics import RequestMetrics, new_registry
 from vmsam.server.api._models import Problem
@@ -27,7 +33,7 @@ from vmsam.server.availability import Profiles
 from vmsam.server.store import Store, StoreError
 from vmsam.shared.config import Settings
 
-__all__ = ["create_app"]
+__all__ = ["CachePolicy", "create_app"]
 
 _STATIC = Path(__file__).parent / "static"
 # the page loads nothing from elsewhere and runs no inline script: what a message holds
@@ -59,76 +65,6 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending if scope["type"] == "http" else send)
-
-
-class _ConditionalGet:
-    """An ``ETag`` (a hash of the body) and ``Cache-Control: no-cache`` on every successful
-    ``GET /api/v1/...``, and 304 without a body when ``If-None-Match`` names it: a page
-    polling an unchanged view receives a few headers rather than the JSON again."""
-
-    PREFIX = "/api/v1/"
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not scope["path"].startswith(self.PREFIX)
-        ):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def buffering(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                if message["status"] != status.HTTP_200_OK:
-                    await send(message)
-                return
-            if start is None or start["status"] != status.HTTP_200_OK:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._finish(scope, start, b"".join(chunks), send)
-
-        await self.app(scope, receive, buffering)
-
-    @staticmethod
-    async def _finish(scope: Scope, start: Message, body: bytes, send: Send) -> None:
-        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'.encode()
-        kept = [
-            (name, value)
-            for name, value in start.get("headers", [])
-            if name.lower() not in (b"etag", b"cache-control")
-        ]
-        added = [(b"etag", tag), (b"cache-control", b"no-cache")]
-        wanted = b""
-        for name, value in scope.get("headers", []):
-            if name.lower() == b"if-none-match":
-                wanted += b"," + value
-        given = {part.strip().removeprefix(b"W/") for part in wanted.split(b",")}
-        if tag in given or b"*" in given:
-            headers = [
-                (name, value)
-                for name, value in kept
-                if name.lower() not in (b"content-length", b"content-type")
-            ]
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status.HTTP_304_NOT_MODIFIED,
-                    "headers": [*headers, *added],
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({**start, "headers": [*kept, *added]})
-        await send({"type": "http.response.body", "body": body})
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -173,9 +109,16 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
-def create_app(store: Store, settings: Settings, *, profiles: Profiles | None = None) -> FastAPI:
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    profiles: Profiles | None = None,
+    cache: CachePolicy | None = None,
+) -> FastAPI:
     """The app over ``store``; writes need ``settings.api.token``; A/R uses ``profiles``
-    (the shipped ones when None)."""
+    (the shipped ones when None); answers are cached as ``cache`` says (vmsam.server.api._cache;
+    the defaults when None)."""
     app = FastAPI(
         title="vmsam dashboard",
         version=__version__,
@@ -190,6 +133,8 @@ def create_app(store: Store, settings: Settings, *, profiles: Profiles | None = 
     app.state.profiles = profiles
     app.state.freshness = FreshnessCache(store, profiles)
     app.state.registry = new_registry()
+    app.state.response_cache = ResponseCache(store.version, cache or CachePolicy())
+    app.state.registry.register(app.state.response_cache)
     for router in (sites, results, deadletters, ar, downtimes, health):
         app.include_router(router.router)
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -201,7 +146,12 @@ def create_app(store: Store, settings: Settings, *, profiles: Profiles | None = 
         return FileResponse(_STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
-    app.add_middleware(_ConditionalGet)
+    # the last added runs first: metrics see every request, the security headers go on
+    # every answer (cached or not), the cache answers before anything else is done, and
+    # gzip compresses what the cache does not keep (the page's files, /openapi.json,
+    # /metrics, errors; the cache asks the routes for uncompressed answers)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6)
+    app.add_middleware(ResponseCacheMiddleware, cache=app.state.response_cache)
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(RequestMetrics, registry=app.state.registry)
     return app

@@ -3,7 +3,12 @@
 vmsam.server.reports.freshness counts a week of tested VM boots in the database (about 0.1 s for
 250 spaces, growing with the results of the week); a short cache keeps many open pages
 from repeating it, yet a result that arrives shows in the flags within half a minute. The
-current status comes fresh from the store on every request.
+current status comes fresh from the store on every computation of /sites.
+
+The whole answer of /sites is cached as well (vmsam.server.api._cache), but only until
+anything stored changes, which with a consumer running is every few seconds: this cache is
+what keeps each of those recomputations to the status query (tens of milliseconds for 250
+spaces) rather than a week of boots counted again.
 """
 
 from __future__ import annotations

@@ -1,0 +1,175 @@
+"""WLCG's monthly report: every site's daily A/R of a month in one answer, from a cold store.
+
+Generates a month of hourly results (bench_ar.generate: SITES sites x 5 spaces x 4 metrics,
+with its faults), writes it into a fresh SQLite store and PostgreSQL database
+(bench/bulk_load.py), and then, each time in a new interpreter with a new Store (nothing
+cached in memory), asks ``ar_all_document`` for the month and turns it into JSON bytes:
+
+- cold: no daily figures kept yet (the status changes are loaded with window functions and
+  every site computed, the closed days kept);
+- warm: the figures kept by the cold run, read back;
+- with ``--endpoints`` too (every space of every site).
+
+Each is timed end to end (request to the last byte of JSON) with the child's peak memory
+(ru_maxrss). The baseline, in the same run: the engine alone on the same month already in
+memory (no store at all), and the rows the store holds against the rows it hands the engine.
+
+    .venv/bin/python bench/bench_report.py [--sites 200] [--days 31] [--store sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from bench_ar import START, VO, generate  # siblings: this file runs as a script
+from bench_store import pg_database
+from bulk_load import load
+
+from vmsam.server.availability import Engine
+from vmsam.server.store import Store
+
+_CHILD = """
+import json, sys, time
+from datetime import datetime
+from vmsam.server.reports import ar_all_document
+from vmsam.server.store import Store
+url, start, end, now, endpoints = sys.argv[1:6]
+clock = time.perf_counter()
+store = Store(url)
+document = ar_all_document(store, start=start, end=end, vo="{vo}",
+                           now=datetime.fromisoformat(now), endpoints=endpoints == "1")
+body = json.dumps(document).encode()
+seconds = time.perf_counter() - clock
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's over the exec)
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({{"seconds": seconds, "bytes": len(body), "sites": len(document["sites"]),
+                  "peak_mb": peak / 1024}}))
+"""
+
+
+def report(url: str, days: int, now: datetime, *, endpoints: bool) -> dict[str, float]:
+    end = START + timedelta(days=days - 1)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD.format(vo=VO),
+            url,
+            START.isoformat(),
+            end.isoformat(),
+            now.isoformat(),
+            "1" if endpoints else "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(completed.stdout)
+    return figures
+
+
+def forget(url: str) -> None:
+    """Drop the kept daily figures: the next report starts cold."""
+    with Store(url) as store, store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM daily_figures")
+        connection.exec_driver_sql("DELETE FROM figured_days")
+
+
+@contextmanager
+def stores(names: list[str], pg_admin: str) -> Iterator[Iterator[tuple[str, str]]]:
+    with tempfile.TemporaryDirectory() as directory, pg_database(pg_admin) as pg_url:
+        urls = {"sqlite": f"sqlite:///{directory}/vmsam.db", "postgresql": pg_url}
+        yield ((name, urls[name]) for name in names)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=200)
+    parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--store", default="sqlite,postgresql")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "VMSAM_TEST_PG", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL admin URL (a database is created and dropped)",
+    )
+    args = parser.parse_args()
+    end = START + timedelta(days=args.days - 1)
+    now = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+
+    clock = time.perf_counter()
+    data = generate(args.sites, args.days)
+    count = sum(len(site.samples) for site in data)
+    print(
+        f"generated {count:,} results of {args.sites} sites, {args.days} days"
+        f" ({time.perf_counter() - clock:.0f} s)"
+    )
+
+    engine = Engine()
+    clock = time.perf_counter()
+    for site in data:
+        engine.site_days(
+            site.samples,
+            site.downtimes,
+            site.memberships,
+            site=site.name,
+            vo=VO,
+            start=START,
+            end=end,
+            now=now,
+        )
+    floor = time.perf_counter() - clock
+    print(
+        f"baseline: the engine alone on the month in memory: {floor:.2f} s"
+        f" (peak so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB,"
+        " the generated month included)"
+    )
+
+    print()
+    print("| store | report | seconds | x engine alone | peak MB | answer KB |")
+    print("|---|---|---|---|---|---|")
+    with stores([n for n in args.store.split(",") if n], args.pg) as chosen:
+        for name, url in chosen:
+            with Store(url) as store:
+                clock = time.perf_counter()
+                load(store, data, VO)
+                setup = time.perf_counter() - clock
+                begin = datetime(START.year, START.month, START.day, tzinfo=UTC)
+                loaded = store.timeline_input(start=begin, end=now, vo=VO)
+                handed = len(loaded.results)
+            print(
+                f"<!-- {name}: loaded {count:,} results in {setup:.0f} s (setup);"
+                f" the engine is handed {handed:,} status changes"
+                f" ({100 * handed / count:.0f}% of the rows) -->"
+            )
+            for label, endpoints, cold in (
+                ("cold, sites", False, True),
+                ("warm, sites", False, False),
+                ("cold, sites + endpoints", True, True),
+                ("warm, sites + endpoints", True, False),
+            ):
+                if cold:
+                    forget(url)
+                figures = report(url, args.days, now, endpoints=endpoints)
+                print(
+                    f"| {name} | {label} | {figures['seconds']:.2f} |"
+                    f" {figures['seconds'] / floor:.2f} | {figures['peak_mb']:,.0f} |"
+                    f" {figures['bytes'] / 1024:,.0f} |"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
