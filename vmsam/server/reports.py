@@ -14,7 +14,14 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, get_args
 
-from vmsam.server.availability import AvailabilityError, DayFigures, Engine, Profiles, load_profiles
+from vmsam.server.availability import (
+    AvailabilityError,
+    DayFigures,
+    Engine,
+    Profiles,
+    dates,
+    load_profiles,
+)
 from vmsam.server.availability import monthly as monthly_figures
 from vmsam.server.availability import report as document
 from vmsam.server.availability.freshness import (
@@ -314,7 +321,7 @@ def ar_all_document(
 
 def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, list[StoredFigures]]:
     """Every site's and endpoint's figures of each day of the period that has begun."""
-    days = [day for day in _dates(period.start, period.end) if _midnight(day) < period.now]
+    days = [day for day in dates(period.start, period.end) if _midnight(day) < period.now]
     today = period.now.date()
     source = f"cache:{engine.profiles.fingerprint}"
     found = store.current_days(PRUNED, period.vo, period.start, period.end)
@@ -467,13 +474,6 @@ def _day_figures(row: StoredFigures) -> DayFigures:
         critical_seconds=row.critical_seconds,
         total_seconds=row.total_seconds,
     )
-
-
-def _dates(start: date, end: date) -> Iterable[date]:
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)
 
 
 def _no_endpoint(store: Store, endpoint: str, service_type: str | None, vo: str) -> str:

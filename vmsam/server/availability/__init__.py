@@ -31,6 +31,7 @@ from vmsam.server.availability._inputs import (
     SiteSampleRow,
 )
 from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
+from vmsam.server.availability._time import dates
 from vmsam.shared.errors import AvailabilityError, ProfileError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "SiteDays",
     "SiteSampleRow",
     "aggregate",
+    "dates",
     "load_profiles",
     "monthly",
     "report",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_figures
 from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow, SiteSampleRow
@@ -17,7 +17,7 @@ from vmsam.server.availability._profiles import (
     Profiles,
     load_profiles,
 )
-from vmsam.server.availability._time import as_utc, epoch
+from vmsam.server.availability._time import as_utc, dates, epoch
 from vmsam.server.availability._timeline import Timeline, fold, from_results, overlay
 from vmsam.shared.errors import AvailabilityError
 
@@ -289,20 +289,13 @@ def _days(start: date, end: date, now: datetime | None) -> list[_Day]:
         raise AvailabilityError(f"the range ends ({end}) before it starts ({start})")
     limit = epoch(now if now is not None else datetime.now(UTC))
     days = []
-    for day in _dates(start, end):
+    for day in dates(start, end):
         begin = epoch(datetime(day.year, day.month, day.day, tzinfo=UTC))
         length = min(SECONDS_PER_DAY, limit - begin)
         if length <= 0:
             break
         days.append(_Day(day, begin, length))
     return days
-
-
-def _dates(start: date, end: date) -> Iterator[date]:
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)
 
 
 def _downtimes(

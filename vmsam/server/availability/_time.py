@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -16,3 +17,11 @@ def epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return math.floor(moment.timestamp())
+
+
+def dates(start: date, end: date) -> Iterator[date]:
+    """Every day from ``start`` to ``end``, inclusive."""
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
