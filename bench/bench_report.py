@@ -6,9 +6,9 @@ with its faults), writes it into a fresh SQLite store and PostgreSQL database
 cached in memory), asks ``ar_all_document`` for the month and turns it into JSON bytes:
 
 - cold: no daily figures kept yet (the status changes are loaded with window functions and
-  every site computed, the closed days kept);
-- warm: the figures kept by the cold run, read back;
-- with ``--endpoints`` too (every space of every site).
+  every site computed), for every site, then with every space of every site too;
+- the nightly ``vmsam db figure`` of the month from no kept figures (reports.figure);
+- after it: the report reads the kept figures, for sites, then with spaces too.
 
 Each is timed end to end (request to the last byte of JSON) with the child's peak memory
 (ru_maxrss). The baseline, in the same run: the engine alone on the same month already in
@@ -77,6 +77,40 @@ def report(url: str, days: int, now: datetime, *, endpoints: bool) -> dict[str, 
     )
     figures: dict[str, float] = json.loads(completed.stdout)
     return figures
+
+
+_NIGHTLY = """
+import json, sys, time
+from datetime import datetime
+from vmsam.server.reports import figure
+from vmsam.server.store import Store
+url, days, now = sys.argv[1:4]
+clock = time.perf_counter()
+figure(Store(url), days=int(days), now=datetime.fromisoformat(now))
+seconds = time.perf_counter() - clock
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "bytes": 0, "peak_mb": peak / 1024}))
+"""
+
+
+def nightly(url: str, days: int, now: datetime) -> dict[str, float]:
+    """``vmsam db figure`` over the month, in a new interpreter, as a nightly job runs it."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _NIGHTLY, url, str(days), now.isoformat()],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(completed.stdout)
+    return figures
+
+
+def row(store: str, label: str, figures: dict[str, float], floor: float) -> None:
+    print(
+        f"| {store} | {label} | {figures['seconds']:.2f} | {figures['seconds'] / floor:.2f} |"
+        f" {figures['peak_mb']:,.0f} | {figures['bytes'] / 1024:,.0f} |"
+    )
 
 
 def forget(url: str) -> None:
@@ -154,20 +188,24 @@ def main() -> int:
                 f" the engine is handed {handed:,} status changes"
                 f" ({100 * handed / count:.0f}% of the rows) -->"
             )
-            for label, endpoints, cold in (
-                ("cold, sites", False, True),
-                ("warm, sites", False, False),
-                ("cold, sites + endpoints", True, True),
-                ("warm, sites + endpoints", True, False),
+            for label, endpoints in (
+                ("cold, sites", False),
+                ("cold, sites + endpoints", True),
             ):
-                if cold:
-                    forget(url)
-                figures = report(url, args.days, now, endpoints=endpoints)
-                print(
-                    f"| {name} | {label} | {figures['seconds']:.2f} |"
-                    f" {figures['seconds'] / floor:.2f} | {figures['peak_mb']:,.0f} |"
-                    f" {figures['bytes'] / 1024:,.0f} |"
-                )
+                forget(url)
+                row(name, label, report(url, args.days, now, endpoints=endpoints), floor)
+            forget(url)
+            row(
+                name,
+                "vmsam db figure of the month (nightly job)",
+                nightly(url, args.days, now),
+                floor,
+            )
+            for label, endpoints in (
+                ("after db figure, sites", False),
+                ("after db figure, sites + endpoints", True),
+            ):
+                row(name, label, report(url, args.days, now, endpoints=endpoints), floor)
     return 0
 
 

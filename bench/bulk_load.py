@@ -193,6 +193,9 @@ def load(store: Store, data: list[SiteData], vo: str) -> int:
         if downtimes:
             connection.execute(sa.insert(m.DOWNTIMES), downtimes)
         bump_revision(connection)
+    # the planner's statistics, as autovacuum would gather them soon after such a load
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
     return written
 
 

@@ -175,6 +175,21 @@ def _db_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_figure(args: argparse.Namespace) -> int:
+    from vmsam.server.availability import load_profiles
+    from vmsam.server.reports import FIGURED_DAYS, figure
+
+    profiles = load_profiles(args.profile) if args.profile else None
+    days = FIGURED_DAYS if args.days is None else args.days
+    with _store(args.db) as store:
+        done = figure(store, days=days, profiles=profiles)
+    for report in done:
+        print(f"{report.vo}: daily figures of {report.first} to {report.last} are kept")
+    if not done:
+        print("no closed day has results: nothing to figure")
+    return 0
+
+
 def _figure(value: object) -> str:
     return "-1" if value == -1 else f"{value:.5f}"
 
@@ -532,6 +547,14 @@ def _add_server_commands(commands: Any) -> None:
     db_prune.add_argument("--before", required=True, help="the first day kept, YYYY-MM-DD")
     db_prune.add_argument("--profile", help="A/R profile file the figures are computed with")
     db_prune.set_defaults(handler=_db_prune)
+    db_figure = database_commands.add_parser(
+        "figure",
+        help="compute and keep every site's daily A/R of the closed days (run after midnight)",
+    )
+    db_figure.add_argument("--db", help=DB_HELP)
+    db_figure.add_argument("--days", type=int, help="how many closed days back (default 35)")
+    db_figure.add_argument("--profile", help="A/R profile file the figures are computed with")
+    db_figure.set_defaults(handler=_db_figure)
 
     _add_report_commands(commands, DB_HELP)
 

@@ -46,6 +46,8 @@ GRANULARITIES: tuple[str, ...] = get_args(Granularity)
 MAX_DAYS = 366  # a leap year
 # the observation window of the rate of tested VM boots
 RATE_WINDOW = timedelta(days=7)
+# the days `vmsam db figure` looks back over: a month, and the age window's days before it
+FIGURED_DAYS = 35
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
 
@@ -432,6 +434,44 @@ def prune(
             kept += sum(len(rows) for rows in found.values())
             first = last + timedelta(days=1)
     return PruneReport(before=day, figures_kept=kept, results_removed=store.remove_results(day))
+
+
+def figure(
+    store: Store,
+    *,
+    days: int = FIGURED_DAYS,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
+) -> list[FigureReport]:
+    """Compute and keep every site's and endpoint's daily figures of each VO's closed days
+    among the last ``days`` (those kept and still current are left as they are), so that
+    the next report of them, the monthly one above all, reads them instead of results.
+    ARGO computes its A/R in daily batch jobs likewise; run this after each UTC midnight."""
+    if days < 1:
+        raise ReportError(f"days must be at least 1, not {days}")
+    moment = _now(now)
+    yesterday = moment.date() - timedelta(days=1)
+    engine = Engine(profiles)
+    done = []
+    for vo in store.vos():
+        earliest = store.earliest_result(vo)
+        if earliest is None or earliest.date() > yesterday:
+            continue
+        first = max(earliest.date(), yesterday - timedelta(days=days - 1))
+        start = first
+        while start <= yesterday:  # a month at a time, as prune does
+            last = min(yesterday, start + timedelta(days=30))
+            _every_site(store, engine, _Period(start, last, vo, moment))
+            start = last + timedelta(days=1)
+        done.append(FigureReport(vo, first, yesterday))
+    return done
+
+
+@dataclass(frozen=True)
+class FigureReport:
+    vo: str
+    first: date
+    last: date
 
 
 @dataclass(frozen=True)

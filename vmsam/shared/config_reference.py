@@ -171,7 +171,7 @@ ENVIRONMENT: dict[str, tuple[tuple[str, str] | None, str]] = {
     "VMSAM_DB": (
         ("consumer", "db"),
         "The database URL. `consume` and `serve` take `--db`, then this, then "
-        "`[consumer] db`; `ingest`, `ar`, `downtime` and `db upgrade` read no "
+        "`[consumer] db`; `ingest`, `ar`, `downtime` and the `db` commands read no "
         "configuration file: `--db`, then this, then `sqlite:///vmsam.db`.",
     ),
     "VMSAM_API_TOKEN": (("api", "token"), "The API's bearer token for writes."),

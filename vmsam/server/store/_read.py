@@ -313,9 +313,12 @@ def _status_changes(
     their changes. tests/store/test_status_changes.py checks that the engine gives the
     same figures on these rows as on all of them."""
 
+    # the order of the results' unique key, whose index then serves the window unsorted;
+    # how rows of one timestamp are ordered keeps or drops none (all of them are kept)
     def in_order(function: sa.FunctionElement[Any]) -> sa.Over[Any]:
         return function.over(
-            partition_by=(R.c.endpoint_id, R.c.metric), order_by=(R.c.timestamp, R.c.id)
+            partition_by=(R.c.endpoint_id, R.c.metric),
+            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
         )
 
     # the window carries the raw timestamps (microseconds on SQLite): cheap to copy and to
