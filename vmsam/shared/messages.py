@@ -171,9 +171,19 @@ def _parse_timestamp(text: str) -> datetime:
         raise MessageError(f"timestamp {text!r} is not a valid date and time") from None
 
 
+def _details(first: str, rest: list[str]) -> str:
+    """``detailsData`` from its first line and the lines after it, unescaped."""
+    if not rest:
+        return first
+    text = "\n".join(rest)
+    if text.startswith(" ") or "\n " in text:
+        text = "\n".join(line[1:] if line.startswith(" ") else line for line in rest)
+    return f"{first}\n{text}"
+
+
 def _record(lines: list[str]) -> MetricResult:
     values: dict[str, str] = {}
-    details: list[str] = []
+    details = ""
     for number, line in enumerate(lines, start=1):
         key, separator, value = line.partition(": ")
         if not separator:
@@ -183,8 +193,7 @@ def _record(lines: list[str]) -> MetricResult:
                 raise MessageError(f"line {number} is not 'key: value': {line[:80]!r}")
             key, value = line[:-1], ""
         if key == "detailsData":
-            details.append(value)
-            details.extend(rest[1:] if rest.startswith(" ") else rest for rest in lines[number:])
+            details = _details(value, lines[number:])
             break
         values[key] = value  # a later line with the same key overrides, as parsers do
     missing = [key for key in REQUIRED if not values.get(key, "").strip()]
@@ -200,7 +209,7 @@ def _record(lines: list[str]) -> MetricResult:
     timestamp = _parse_timestamp(known.pop("timestamp") or "")
     result = MetricResult(
         timestamp=timestamp,
-        details="\n".join(details),
+        details=details,
         extra=values,
         **known,  # type: ignore[arg-type]
     )
