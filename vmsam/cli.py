@@ -42,6 +42,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.ProfileError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
+        (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
         (errors.StoreError, EXIT_TEMPFAIL),
         (errors.SpoolError, EXIT_TEMPFAIL),
         (errors.BrokerTrouble, EXIT_TEMPFAIL),
