@@ -274,8 +274,8 @@ def _downtime_add(args: argparse.Namespace) -> int:
     from vmsam.server.reports import parse_moment
     from vmsam.shared.errors import ReportError
 
-    start = parse_moment(args.start, "start")
-    end = parse_moment(args.end, "end")
+    start = parse_moment(args.start)
+    end = parse_moment(args.end)
     with _store(args.db) as store:
         try:
             added = store.add_downtime(
