@@ -97,6 +97,20 @@ def parse_moment(text: str) -> datetime:
         raise ReportError(f"{shown} is out of range once converted to UTC") from None
 
 
+def unseen_endpoint(store: Store, endpoint: str, service_type: str) -> str | None:
+    """Why a downtime of this endpoint and service type is most likely a typo (the store
+    holds no result of them), or None when it holds some."""
+    seen = store.seen_service_types(endpoint)
+    if service_type in seen:
+        return None
+    if seen:
+        return (
+            f"endpoint {endpoint[:100]!r} has no results of service type {service_type[:100]!r}"
+            f" (it has {', '.join(repr(kind) for kind in seen)})"
+        )
+    return f"no result of endpoint {endpoint[:100]!r} was ever stored: is it misspelt?"
+
+
 def _now(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -606,4 +620,5 @@ __all__ = [
     "parse_moment",
     "prune",
     "resolve_vo",
+    "unseen_endpoint",
 ]

@@ -180,7 +180,7 @@ class Store:
     def unknown_name(
         self, *, site: str | None = None, endpoint: str | None = None, vo: str | None = None
     ) -> str | None:
-        """"unknown site 'X'" (or endpoint, vo) for the first of these the store does not
+        """ "unknown site 'X'" (or endpoint, vo) for the first of these the store does not
         know; None when it knows them all. An endpoint is known by its results or downtimes."""
         self._use()
         with translated(self.engine, "read names"), self.engine.connect() as connection:

@@ -21,6 +21,7 @@ from vmsam.server.api._models import (
     errors,
 )
 from vmsam.server.api.routers import API_PREFIX
+from vmsam.server.reports import unseen_endpoint
 from vmsam.server.store import Downtime, DuplicateDowntime, Store, UnknownDowntime
 
 router = APIRouter(prefix=API_PREFIX, tags=["downtimes"])
@@ -160,19 +161,11 @@ def _stored(store: Store, downtime_id: int) -> Downtime:
 
 def _require_seen(store: Store, endpoint: str, service_type: str) -> None:
     """422 unless the store holds results of this endpoint and service type."""
-    seen = store.seen_service_types(endpoint)
-    if service_type in seen:
-        return
-    if seen:
-        reason = (
-            f"endpoint {endpoint[:100]!r} has no results of service type {service_type[:100]!r}"
-            f" (it has {', '.join(repr(kind) for kind in seen)})"
+    reason = unseen_endpoint(store, endpoint, service_type)
+    if reason is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{reason}; give force=true to declare it anyway"
         )
-    else:
-        reason = f"no result of endpoint {endpoint[:100]!r} was ever stored: is it misspelt?"
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, f"{reason}; give force=true to declare it anyway"
-    )
 
 
 def _conflict(exc: DuplicateDowntime) -> JSONResponse:
