@@ -325,10 +325,11 @@ def _store_checks() -> Iterator[None]:
         raise ReportError(str(exc)) from None
 
 
-def _print_downtime(verb: str, downtime: Downtime) -> None:
+def _print_downtime(done: str, downtime: Downtime) -> None:
+    """``downtime 7: ...`` as ``downtime add`` always said it, ``removed downtime 7: ...``."""
     kind = "scheduled" if downtime.scheduled else "unscheduled"
     print(
-        f"downtime {downtime.id} {verb}: {downtime.endpoint} {downtime.service_type}"
+        f"{done}downtime {downtime.id}: {downtime.endpoint} {downtime.service_type}"
         f" {downtime.start.isoformat()} to {downtime.end.isoformat()} ({kind})"
     )
 
@@ -347,7 +348,7 @@ def _downtime_add(args: argparse.Namespace) -> int:
             description=args.description,
             by=_caller(),
         )
-    _print_downtime("added", added)
+    _print_downtime("", added)
     return 0
 
 
@@ -382,13 +383,13 @@ def _downtime_correct(args: argparse.Namespace) -> int:
         )
         if moved:
             _require_seen(store, corrected.endpoint, corrected.service_type, args.force)
-        _print_downtime("corrected", store.correct_downtime(corrected, by=_caller()))
+        _print_downtime("corrected ", store.correct_downtime(corrected, by=_caller()))
     return 0
 
 
 def _downtime_remove(args: argparse.Namespace) -> int:
     with _store(args.db) as store:
-        _print_downtime("removed", store.remove_downtime(args.id, by=_caller()))
+        _print_downtime("removed ", store.remove_downtime(args.id, by=_caller()))
     return 0
 
 

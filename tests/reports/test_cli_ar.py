@@ -196,18 +196,18 @@ def test_a_typo_is_corrected_then_removed_and_every_change_is_audited(
     # meant 18-22 h: a 12-hour typo puts the whole afternoon in downtime
     assert main(["downtime", "add", *base, "--start", "2024-03-05T10:00Z",
                  "--end", "2024-03-05T22:00Z"]) == 0  # fmt: skip
-    assert capsys.readouterr().out.startswith("downtime 1 added:")
+    assert capsys.readouterr().out.startswith("downtime 1: space1.example.org")
     duplicate = run("downtime", "add", *base, "--start", "2024-03-05T10:00Z",
                     "--end", "2024-03-05T22:00Z")  # fmt: skip
     one_line_error(duplicate, "the same downtime is stored already, with id 1")
     [wrong] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
     assert main(["downtime", "correct", "1", "--db", db_url, "--start", "2024-03-05T18:00Z"]) == 0
-    assert "downtime 1 corrected" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("corrected downtime 1: ")
     [right] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
     assert (right["availability"], right["reliability"]) == (20.83333, 25.0)
     assert right != wrong
     assert main(["downtime", "remove", "1", "--db", db_url]) == 0
-    assert "downtime 1 removed" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("removed downtime 1: ")
     [without] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
     assert (without["availability"], without["reliability"]) == (25.0, 25.0)  # UNKNOWN 18-22 h
     one_line_error(run("downtime", "remove", "1", "--db", db_url), "no downtime has id 1")
