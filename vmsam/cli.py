@@ -373,7 +373,7 @@ def _downtime_correct(args: argparse.Namespace) -> int:
             " --scheduled, --unscheduled or --description"
         )
     with _store(args.db) as store, _store_checks():
-        current = store.downtime(args.id)
+        current = store.downtime(_stored_id(args.id))
         if current is None:
             raise UnknownDowntime(args.id)
         corrected = dataclasses.replace(current, **given)
@@ -387,9 +387,19 @@ def _downtime_correct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_id(number: int) -> int:
+    """``number``, or UnknownDowntime when no column could hold it (rather than a database
+    error for an integer out of range)."""
+    from vmsam.server.store import DOWNTIME_ID_MAX, UnknownDowntime
+
+    if not 1 <= number <= DOWNTIME_ID_MAX:
+        raise UnknownDowntime(number)
+    return number
+
+
 def _downtime_remove(args: argparse.Namespace) -> int:
     with _store(args.db) as store:
-        _print_downtime("removed ", store.remove_downtime(args.id, by=_caller()))
+        _print_downtime("removed ", store.remove_downtime(_stored_id(args.id), by=_caller()))
     return 0
 
 
@@ -476,17 +486,6 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _downtime_id(text: str) -> int:
-    """An id as the databases hold it (argparse says the error in one line)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a downtime id: {text[:40]!r}") from None
-    if not 1 <= number < 2**63:
-        raise argparse.ArgumentTypeError(f"no downtime has id {number}")
-    return number
-
-
 def _add_downtime_commands(commands: Any, db_help: str) -> None:
     """``downtime add|correct|remove|list|import-gocdb`` and ``audit``."""
     downtime = commands.add_parser(
@@ -511,9 +510,7 @@ def _add_downtime_commands(commands: Any, db_help: str) -> None:
         "correct", help="change a stored downtime: what is given replaces its own"
     )
     correct.add_argument("--db", help=db_help)
-    correct.add_argument(
-        "id", type=_downtime_id, metavar="ID", help="the downtime's id (downtime list)"
-    )
+    correct.add_argument("id", type=int, metavar="ID", help="the downtime's id (downtime list)")
     correct.add_argument("--endpoint", help="host name of the endpoint (space)")
     correct.add_argument("--service-type", help="e.g. uk.ac.gridpp.vac")
     correct.add_argument("--start", help=TIME_HELP)
@@ -534,9 +531,7 @@ def _add_downtime_commands(commands: Any, db_help: str) -> None:
     correct.set_defaults(handler=_downtime_correct)
     remove = downtime_commands.add_parser("remove", help="remove a stored downtime")
     remove.add_argument("--db", help=db_help)
-    remove.add_argument(
-        "id", type=_downtime_id, metavar="ID", help="the downtime's id (downtime list)"
-    )
+    remove.add_argument("id", type=int, metavar="ID", help="the downtime's id (downtime list)")
     remove.set_defaults(handler=_downtime_remove)
     listing = downtime_commands.add_parser("list", help="the stored downtimes, oldest first")
     listing.add_argument("--db", help=db_help)

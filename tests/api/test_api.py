@@ -398,6 +398,7 @@ BAD = [
     ("/api/v1/downtimes", [("vo", "lhcb"), ("vo", "atlas")], 400, "give vo= once"),
     ("/api/v1/downtimes/0", {}, 422, "downtime_id"),
     ("/api/v1/downtimes/123456789", {}, 404, "no downtime has id 123456789"),
+    ("/api/v1/downtimes/2147483648", {}, 422, "downtime_id"),  # beyond the column's INTEGER
     ("/api/v1/sites", [("vo", "lhcb"), ("vo", "lhcb")], 400, "give vo= once"),
     ("/api/v1/downtimes", RANGE, 422, "end"),
     (SITE_AR, {**ONE_DAY, "start": "2024-02-30"}, 422, "start"),

@@ -212,6 +212,10 @@ def test_a_typo_is_corrected_then_removed_and_every_change_is_audited(
     assert (without["availability"], without["reliability"]) == (25.0, 25.0)  # UNKNOWN 18-22 h
     one_line_error(run("downtime", "remove", "1", "--db", db_url), "no downtime has id 1")
     one_line_error(run("downtime", "correct", "1", "--db", db_url), "nothing to correct")
+    for huge in ("0", str(2**31), str(2**70)):
+        one_line_error(
+            run("downtime", "remove", huge, "--db", db_url), f"no downtime has id {huge}"
+        )
 
     assert main(["audit", "--db", db_url, "--json"]) == 0
     log = json.loads(capsys.readouterr().out)

@@ -25,6 +25,7 @@ from vmsam.server.store._engine import (
     translated,
     upgrade,
 )
+from vmsam.server.store._models import DOWNTIME_ID_MAX
 from vmsam.server.store._records import (
     WINDOW_PAST,
     Actor,
@@ -48,6 +49,7 @@ from vmsam.shared.errors import DuplicateDowntime, StoreError, UnknownDowntime
 
 __all__ = [
     "DEFAULT_DB",
+    "DOWNTIME_ID_MAX",
     "PRUNED",
     "WINDOW_PAST",
     "Actor",

@@ -146,6 +146,10 @@ class DeadLetter(Base):
     headers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
 
 
+# the largest downtime id the column holds (INTEGER: 32 bits on PostgreSQL)
+DOWNTIME_ID_MAX = 2**31 - 1
+
+
 class Downtime(Base):
     __tablename__ = "downtimes"
     __table_args__ = (sa.Index(None, "endpoint_id", "start"),)

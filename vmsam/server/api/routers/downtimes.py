@@ -22,13 +22,18 @@ from vmsam.server.api._models import (
 )
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.reports import unseen_endpoint
-from vmsam.server.store import Downtime, DuplicateDowntime, Store, UnknownDowntime
+from vmsam.server.store import (
+    DOWNTIME_ID_MAX,
+    Downtime,
+    DuplicateDowntime,
+    Store,
+    UnknownDowntime,
+)
 
 router = APIRouter(prefix=API_PREFIX, tags=["downtimes"])
 
-# the largest id both databases hold (a signed 64-bit integer)
-ID_MAX = 2**63 - 1
-DowntimeId = Annotated[int, Path(ge=1, le=ID_MAX, description="the downtime's id")]
+# a larger id than the column holds is a 422, not a database error
+DowntimeId = Annotated[int, Path(ge=1, le=DOWNTIME_ID_MAX, description="the downtime's id")]
 Force = Annotated[
     bool,
     Query(description="declare it even for an endpoint (or service type) without results"),
