@@ -8,14 +8,16 @@ a ``VmsamError`` rise, and ``main`` prints it as one line and returns its code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
     from typing import Any
 
-    from vmsam.server.store import Store
+    from vmsam.server.store import Actor, Downtime, Store
     from vmsam.shared.errors import VmsamError
 
 from vmsam import __version__
@@ -42,6 +44,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.ProfileError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
+        (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
         (errors.StoreError, EXIT_TEMPFAIL),
         (errors.SpoolError, EXIT_TEMPFAIL),
         (errors.BrokerTrouble, EXIT_TEMPFAIL),
@@ -284,51 +287,151 @@ def _ar_table(document: dict[str, Any]) -> None:
         print(f"{row['date']!s:<10}{figures}")
 
 
-def _downtime_add(args: argparse.Namespace) -> int:
+def _caller() -> Actor:
+    """Who runs the CLI, for the audit log: the database's credentials are its
+    authentication, the local user and host are what can be said of who used them."""
+    import getpass
+    import os
+    import socket
+
+    from vmsam.server.store import Actor
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a uid without a name (containers)
+        user = f"uid {os.getuid()}"
+    return Actor(f"cli:{user}", socket.gethostname())
+
+
+def _moment(text: str | None, flag: str) -> datetime | None:
+    """The one time rule of the API (vmsam.server.reports.parse_moment), naming the flag."""
     from vmsam.server.reports import parse_moment
     from vmsam.shared.errors import ReportError
 
-    start = parse_moment(args.start, "start")
-    end = parse_moment(args.end, "end")
-    with _store(args.db) as store:
-        try:
-            added = store.add_downtime(
-                args.endpoint,
-                args.service_type,
-                start,
-                end,
-                scheduled=not args.unscheduled,
-                description=args.description,
-            )
-        except ValueError as exc:  # the store's own check of the period
-            raise ReportError(str(exc)) from None
-    kind = "scheduled" if added.scheduled else "unscheduled"
+    if text is None:
+        return None
+    try:
+        return parse_moment(text)
+    except ReportError as exc:
+        raise ReportError(f"{flag}: {exc}") from None
+
+
+def _require_seen(store: Store, endpoint: str, service_type: str, force: bool) -> None:
+    from vmsam.server.reports import unseen_endpoint
+    from vmsam.shared.errors import ReportError
+
+    reason = None if force else unseen_endpoint(store, endpoint, service_type)
+    if reason is not None:
+        raise ReportError(f"{reason}; give --force to declare it anyway")
+
+
+@contextlib.contextmanager
+def _store_checks() -> Iterator[None]:
+    """The store's own ValueError for a downtime it cannot hold (an empty period, say) as a
+    one-line ReportError; its errors of the tree (a duplicate, an unknown id) stay as they
+    are."""
+    from vmsam.shared.errors import ReportError, VmsamError
+
+    try:
+        yield
+    except ValueError as exc:
+        if isinstance(exc, VmsamError):
+            raise
+        raise ReportError(str(exc)) from None
+
+
+def _print_downtime(done: str, downtime: Downtime) -> None:
+    """``downtime 7: ...`` as ``downtime add`` always said it, ``removed downtime 7: ...``."""
+    kind = "scheduled" if downtime.scheduled else "unscheduled"
     print(
-        f"downtime {added.id}: {added.endpoint} {added.service_type}"
-        f" {added.start.isoformat()} to {added.end.isoformat()} ({kind})"
+        f"{done}downtime {downtime.id}: {downtime.endpoint} {downtime.service_type}"
+        f" {downtime.start.isoformat()} to {downtime.end.isoformat()} ({kind})"
     )
+
+
+def _downtime_add(args: argparse.Namespace) -> int:
+    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
+    assert start is not None and end is not None  # both are required options
+    with _store(args.db) as store, _store_checks():
+        _require_seen(store, args.endpoint, args.service_type, args.force)
+        added = store.add_downtime(
+            args.endpoint,
+            args.service_type,
+            start,
+            end,
+            scheduled=not args.unscheduled,
+            description=args.description,
+            by=_caller(),
+        )
+    _print_downtime("", added)
+    return 0
+
+
+def _downtime_correct(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vmsam.server.store import UnknownDowntime
+    from vmsam.shared.errors import ReportError
+
+    changes = {
+        "endpoint": args.endpoint,
+        "service_type": args.service_type,
+        "start": _moment(args.start, "--start"),
+        "end": _moment(args.end, "--end"),
+        "scheduled": args.scheduled,
+        "description": args.description,
+    }
+    given = {name: value for name, value in changes.items() if value is not None}
+    if not given:
+        raise ReportError(
+            "nothing to correct: give --endpoint, --service-type, --start, --end,"
+            " --scheduled, --unscheduled or --description"
+        )
+    with _store(args.db) as store, _store_checks():
+        current = store.downtime(_stored_id(args.id))
+        if current is None:
+            raise UnknownDowntime(args.id)
+        corrected = dataclasses.replace(current, **given)
+        moved = (corrected.endpoint, corrected.service_type) != (
+            current.endpoint,
+            current.service_type,
+        )
+        if moved:
+            _require_seen(store, corrected.endpoint, corrected.service_type, args.force)
+        _print_downtime("corrected ", store.correct_downtime(corrected, by=_caller()))
+    return 0
+
+
+def _stored_id(number: int) -> int:
+    """``number``, or UnknownDowntime when no column could hold it (rather than a database
+    error for an integer out of range)."""
+    from vmsam.server.store import DOWNTIME_ID_MAX, UnknownDowntime
+
+    if not 1 <= number <= DOWNTIME_ID_MAX:
+        raise UnknownDowntime(number)
+    return number
+
+
+def _downtime_remove(args: argparse.Namespace) -> int:
+    with _store(args.db) as store:
+        _print_downtime("removed ", store.remove_downtime(_stored_id(args.id), by=_caller()))
     return 0
 
 
 def _downtime_list(args: argparse.Namespace) -> int:
     import json
 
+    from vmsam.shared.errors import ReportError
+
+    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
     with _store(args.db) as store:
-        downtimes = store.downtimes(args.endpoint)
+        downtimes = store.downtimes(args.endpoint, start, end, site=args.site, vo=args.vo)
+        if not downtimes:  # as the API: a name the store does not know is an error
+            unknown = store.unknown_name(site=args.site, endpoint=args.endpoint, vo=args.vo)
+            if unknown is not None:
+                raise ReportError(unknown)
     if args.json:
-        rows = [
-            {
-                "id": d.id,
-                "endpoint": d.endpoint,
-                "service_type": d.service_type,
-                "start": d.start.isoformat(),
-                "end": d.end.isoformat(),
-                "scheduled": d.scheduled,
-                "description": d.description,
-            }
-            for d in downtimes
-        ]
-        print(json.dumps(rows))
+        print(json.dumps([d.as_json() for d in downtimes]))
         return 0
     for d in downtimes:
         kind = "scheduled" if d.scheduled else "unscheduled"
@@ -337,6 +440,23 @@ def _downtime_list(args: argparse.Namespace) -> int:
         print(
             f"{d.id}\t{d.endpoint}\t{d.service_type}\t{d.start.isoformat()}"
             f"\t{d.end.isoformat()}\t{kind}\t{description}"
+        )
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import json
+
+    with _store(args.db) as store:
+        total, entries = store.audit_log(limit=args.limit, offset=args.offset)
+    if args.json:
+        rows = [{**vars(entry), "at": entry.at.isoformat()} for entry in entries]
+        print(json.dumps({"total": total, "entries": rows}))
+        return 0
+    for entry in entries:
+        print(
+            f"{entry.at.isoformat()}\t{entry.actor}\t{entry.client}\t{entry.action}"
+            f"\t{entry.kind} {entry.object_id}\t{json.dumps(entry.after or entry.before)}"
         )
     return 0
 
@@ -351,7 +471,7 @@ def _downtime_import_gocdb(args: argparse.Namespace) -> int:
         raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
     data = read(path)
     with _store(args.db) as store:
-        report = import_downtimes(store, data)
+        report = import_downtimes(store, data, by=_caller())
     print(
         f"added {report.added} downtime(s), {report.already} already stored,"
         f" {report.ignored} ignored (not an OUTAGE, or empty)"
@@ -381,8 +501,82 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_downtime_commands(commands: Any, db_help: str) -> None:
+    """``downtime add|correct|remove|list|import-gocdb`` and ``audit``."""
+    downtime = commands.add_parser(
+        "downtime", help="declare, list, correct, remove and import downtimes (audited)"
+    )
+    downtime_commands = downtime.add_subparsers(dest="downtime_command", required=True)
+    add = downtime_commands.add_parser("add", help="declare a downtime of an endpoint")
+    add.add_argument("--db", help=db_help)
+    add.add_argument("--endpoint", required=True, help="host name of the endpoint (space)")
+    add.add_argument("--service-type", required=True, help="e.g. uk.ac.gridpp.vac")
+    add.add_argument("--start", required=True, help=TIME_HELP)
+    add.add_argument("--end", required=True, help=f"{TIME_HELP}; excluded")
+    add.add_argument(
+        "--unscheduled",
+        action="store_true",
+        help="an unscheduled downtime (changes no A/R figure, as in ARGO)",
+    )
+    add.add_argument("--description", default="", help="free text")
+    add.add_argument("--force", action="store_true", help=FORCE_HELP)
+    add.set_defaults(handler=_downtime_add)
+    correct = downtime_commands.add_parser(
+        "correct", help="change a stored downtime: what is given replaces its own"
+    )
+    correct.add_argument("--db", help=db_help)
+    correct.add_argument("id", type=int, metavar="ID", help="the downtime's id (downtime list)")
+    correct.add_argument("--endpoint", help="host name of the endpoint (space)")
+    correct.add_argument("--service-type", help="e.g. uk.ac.gridpp.vac")
+    correct.add_argument("--start", help=TIME_HELP)
+    correct.add_argument("--end", help=f"{TIME_HELP}; excluded")
+    severity = correct.add_mutually_exclusive_group()
+    severity.add_argument(
+        "--scheduled", action="store_const", const=True, dest="scheduled", help="counts in A/R"
+    )
+    severity.add_argument(
+        "--unscheduled",
+        action="store_const",
+        const=False,
+        dest="scheduled",
+        help="changes no A/R figure",
+    )
+    correct.add_argument("--description", help="free text")
+    correct.add_argument("--force", action="store_true", help=FORCE_HELP)
+    correct.set_defaults(handler=_downtime_correct)
+    remove = downtime_commands.add_parser("remove", help="remove a stored downtime")
+    remove.add_argument("--db", help=db_help)
+    remove.add_argument("id", type=int, metavar="ID", help="the downtime's id (downtime list)")
+    remove.set_defaults(handler=_downtime_remove)
+    listing = downtime_commands.add_parser("list", help="the stored downtimes, oldest first")
+    listing.add_argument("--db", help=db_help)
+    listing.add_argument("--endpoint", help="only this endpoint's")
+    listing.add_argument("--site", help="only those of this site's endpoints")
+    listing.add_argument("--vo", help="only those of endpoints with results of this VO")
+    listing.add_argument("--start", help=f"overlapping from this time on: {TIME_HELP}")
+    listing.add_argument("--end", help=f"overlapping before this time: {TIME_HELP}")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=_downtime_list)
+    gocdb = downtime_commands.add_parser(
+        "import-gocdb", help="import GOCDB's downtime XML (OUTAGE downtimes only, as ARGO)"
+    )
+    gocdb.add_argument("--db", help=db_help)
+    gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_downtime")
+    gocdb.set_defaults(handler=_downtime_import_gocdb)
+
+    audit = commands.add_parser(
+        "audit", help="who changed which downtime when, newest first (API and CLI)"
+    )
+    audit.add_argument("--db", help=db_help)
+    audit.add_argument("--limit", type=int, default=100, help="at most this many entries (100)")
+    audit.add_argument("--offset", type=int, default=0, help="skip the newest ones first")
+    audit.add_argument("--json", action="store_true", help="as JSON")
+    audit.set_defaults(handler=_audit)
+
+
 def _add_report_commands(commands: Any, db_help: str) -> None:
-    """``ar``, ``downtime`` and ``plan``: A/R, downtimes and sampling plans."""
+    """``ar``, ``downtime``, ``audit`` and ``plan``: A/R, downtimes, their changes and
+    sampling plans."""
     ar = commands.add_parser("ar", help="daily or monthly availability/reliability from the store")
     ar.add_argument("--db", help=db_help)
     which = ar.add_mutually_exclusive_group(required=True)
@@ -403,32 +597,7 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     output.add_argument("--csv", action="store_true", help="one CSV row per site/endpoint and day")
     ar.set_defaults(handler=_ar)
 
-    downtime = commands.add_parser("downtime", help="declare, list and import downtimes")
-    downtime_commands = downtime.add_subparsers(dest="downtime_command", required=True)
-    add = downtime_commands.add_parser("add", help="declare a downtime of an endpoint")
-    add.add_argument("--db", help=db_help)
-    add.add_argument("--endpoint", required=True, help="host name of the endpoint (space)")
-    add.add_argument("--service-type", required=True, help="e.g. uk.ac.gridpp.vac")
-    add.add_argument("--start", required=True, help="ISO 8601 time (UTC if no offset)")
-    add.add_argument("--end", required=True, help="ISO 8601 time (UTC if no offset), excluded")
-    add.add_argument(
-        "--unscheduled",
-        action="store_true",
-        help="an unscheduled downtime (changes no A/R figure, as in ARGO)",
-    )
-    add.add_argument("--description", default="", help="free text")
-    add.set_defaults(handler=_downtime_add)
-    listing = downtime_commands.add_parser("list", help="the stored downtimes, oldest first")
-    listing.add_argument("--db", help=db_help)
-    listing.add_argument("--endpoint", help="only this endpoint's")
-    listing.add_argument("--json", action="store_true", help="as JSON")
-    listing.set_defaults(handler=_downtime_list)
-    gocdb = downtime_commands.add_parser(
-        "import-gocdb", help="import GOCDB's downtime XML (OUTAGE downtimes only, as ARGO)"
-    )
-    gocdb.add_argument("--db", help=db_help)
-    gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_downtime")
-    gocdb.set_defaults(handler=_downtime_import_gocdb)
+    _add_downtime_commands(commands, db_help)
 
     planning = commands.add_parser(
         "plan", help="the sampling fraction that gives a space results every UTC day"
@@ -458,6 +627,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+TIME_HELP = "ISO 8601 with a zone (2024-03-01T08:00:00Z, +01:00) or a day YYYY-MM-DD (00:00 UTC)"
+FORCE_HELP = "even for an endpoint (or service type) the store has no results of"
 CONFIG_HELP = "configuration file (default $VMSAM_CONFIG or /etc/vmsam/vmsam.toml)"
 DB_HELP = "database URL (default $VMSAM_DB, then sqlite:///vmsam.db)"
 
@@ -514,7 +685,9 @@ def _add_server_commands(commands: Any) -> None:
         "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)"
     )
     consume.add_argument(
-        "--metrics-host", default="", help="address for /metrics (default: all addresses)"
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
     )
     consume.set_defaults(handler=_consume)
 

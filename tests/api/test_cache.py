@@ -156,10 +156,9 @@ def test_different_query_strings_are_different_entries(client, spied):
     assert (len(five["results"]), len(six["results"])) == (5, 6)
     assert lhcb != atlas
     assert spied.calls["results"] == 4
-    # a repeated parameter's last value counts, so its order is part of the key
-    one = client.get(f"{RESULTS}?limit=6&limit=1").json()
-    assert len(one["results"]) == 1
-    assert spied.calls["results"] == 5
+    # a repeated parameter is refused before anything is computed or kept
+    assert client.get(f"{RESULTS}?limit=6&limit=1").status_code == 400
+    assert spied.calls["results"] == 4
 
 
 def test_a_cached_answer_is_counted_under_its_route(client):
@@ -258,7 +257,7 @@ def test_errors_are_not_cached(client, spied):
         missing = client.get(RESULTS, params={"site": "NOWHERE"})
         assert missing.status_code == 404
         assert "etag" not in missing.headers
-    assert spied.calls["results"] == 4  # the page, then the check that the site exists
+    assert spied.calls["results"] == 2  # the page each time (then whether the site exists)
     for _ in range(2):
         invalid = client.get(RESULTS, params={"limit": 0})
         assert invalid.status_code == 422
@@ -271,10 +270,47 @@ def test_metrics_healthz_and_the_page_are_not_cached(client, spied):
         for path in ("/metrics", "/healthz", "/", "/openapi.json"):
             answer = client.get(path)
             assert answer.status_code == 200
-            assert "cache-control" not in answer.headers, path
+            # the page may be kept if checked again; the rest (operations) not at all
+            expected = "no-cache" if path == "/" else "no-store"
+            assert answer.headers["cache-control"] == expected, path
+            assert "etag" not in answer.headers or path == "/", path
     assert spied.calls["vos"] == 2
     assert len(cache_of(client)) == 0
     assert sum(cache_of(client).outcomes.values()) == 0
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def test_the_security_headers_are_on_computed_cached_and_304_answers(client):
+    computed = client.get(RESULTS, params={"limit": 2})
+    cached = client.get(RESULTS, params={"limit": 2})
+    assert cache_of(client).outcomes["hit"] == 1
+    unchanged = client.get(
+        RESULTS, params={"limit": 2}, headers={"If-None-Match": computed.headers["etag"]}
+    )
+    assert unchanged.status_code == 304
+    refused = client.get(RESULTS, params={"limit": 0})
+    for answer in (computed, cached, unchanged, refused):
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value, (answer.status_code, name)
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert "access-control-allow-origin" not in answer.headers  # CORS is off by default
+    assert refused.headers["cache-control"] == "no-store"
+
+
+def test_an_answer_for_one_caller_is_never_kept_nor_served_to_another(client):
+    for _ in range(2):
+        audited = client.get("/api/v1/audit", headers=AUTH)
+        assert audited.status_code == 200
+        assert audited.headers["cache-control"] == "no-store"
+        assert "etag" not in audited.headers
+        assert client.get("/api/v1/audit").status_code == 401
+    assert len(cache_of(client)) == 0
 
 
 def test_a_304_is_not_kept_in_place_of_the_answer(client):

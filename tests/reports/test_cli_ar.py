@@ -131,16 +131,18 @@ def test_downtime_add_then_list_and_the_figures_change(
     assert main(["downtime", "add", *base, "--start", "2024-03-05T18:00:00Z",
                  "--end", "2024-03-05T22:00:00+00:00", "--description", "kernel"]) == 0  # fmt: skip
     assert "scheduled" in capsys.readouterr().out
-    assert main(["downtime", "add", *base, "--start", "2024-03-05T00:00", "--end",
-                 "2024-03-05T03:00", "--unscheduled"]) == 0  # fmt: skip
+    assert main(["downtime", "add", *base, "--start", "2024-03-05", "--end",
+                 "2024-03-05T04:00+01:00", "--unscheduled"]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["downtime", "list", "--db", db_url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
+    # the JSON of the API: UTC, written with Z
     assert [(d["start"], d["end"], d["scheduled"], d["description"]) for d in listed] == [
-        ("2024-03-05T00:00:00+00:00", "2024-03-05T03:00:00+00:00", False, ""),
-        ("2024-03-05T18:00:00+00:00", "2024-03-05T22:00:00+00:00", True, "kernel"),
+        ("2024-03-05T00:00:00Z", "2024-03-05T03:00:00Z", False, ""),
+        ("2024-03-05T18:00:00Z", "2024-03-05T22:00:00Z", True, "kernel"),
     ]
-    assert main(["downtime", "list", "--db", db_url, "--endpoint", "other.example.org"]) == 0
+    later = ["--endpoint", "space1.example.org", "--start", "2024-03-06"]
+    assert main(["downtime", "list", "--db", db_url, *later]) == 0
     assert capsys.readouterr().out == ""
     assert main(["downtime", "list", "--db", db_url]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
@@ -152,18 +154,88 @@ def test_downtime_add_then_list_and_the_figures_change(
 @pytest.mark.parametrize(
     ("start", "end", "words"),
     [
-        ("tomorrow", "2024-03-05T03:00", ["start", "not an ISO 8601 time"]),
-        ("2024-03-05T03:00", "2024-03-05T01:00", ["must end after it starts"]),
+        ("tomorrow", "2024-03-05T03:00Z", ["--start", "not an ISO 8601 time"]),
+        ("2024-03-05T03:00Z", "2024-03-05T01:00Z", ["must end after it starts"]),
+        # the API's rule and message: no guess of UTC for a time without a zone
+        ("2024-03-05T01:00", "2024-03-05T03:00Z", ["--start", "has no time zone"]),
     ],
 )
 def test_downtime_add_refuses_bad_times(
-    db_url: str, start: str, end: str, words: list[str]
+    example: Store, db_url: str, start: str, end: str, words: list[str]
 ) -> None:
     completed = run(
         "downtime", "add", "--db", db_url, "--endpoint", "space1.example.org",
         "--service-type", VAC, "--start", start, "--end", end,
     )  # fmt: skip
     one_line_error(completed, "vmsam downtime add:", *words)
+
+
+def test_downtime_add_refuses_an_endpoint_without_results_unless_forced(
+    example: Store, db_url: str
+) -> None:
+    period = ["--start", "2024-03-05T01:00Z", "--end", "2024-03-05T03:00Z"]
+    typo = ["downtime", "add", "--db", db_url, "--service-type", VAC, *period]
+    one_line_error(
+        run(*typo, "--endpoint", "spcae1.example.org"), "no result", "misspelt", "--force"
+    )
+    one_line_error(
+        run(*typo[:4], "--endpoint", "space1.example.org", "--service-type", "ARC-CE", *period),
+        "no results of service type 'ARC-CE'",
+        f"(it has '{VAC}')",
+    )
+    assert example.downtimes() == []
+    forced = run(*typo, "--endpoint", "spcae1.example.org", "--force")
+    assert forced.returncode == 0, forced
+    assert [d.endpoint for d in example.downtimes()] == ["spcae1.example.org"]
+
+
+def test_a_typo_is_corrected_then_removed_and_every_change_is_audited(
+    example: Store, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--db", db_url, "--endpoint", "space1.example.org", "--service-type", VAC]
+    # meant 18-22 h: a 12-hour typo puts the whole afternoon in downtime
+    assert main(["downtime", "add", *base, "--start", "2024-03-05T10:00Z",
+                 "--end", "2024-03-05T22:00Z"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith("downtime 1: space1.example.org")
+    duplicate = run("downtime", "add", *base, "--start", "2024-03-05T10:00Z",
+                    "--end", "2024-03-05T22:00Z")  # fmt: skip
+    one_line_error(duplicate, "the same downtime is stored already, with id 1")
+    [wrong] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
+    assert main(["downtime", "correct", "1", "--db", db_url, "--start", "2024-03-05T18:00Z"]) == 0
+    assert capsys.readouterr().out.startswith("corrected downtime 1: ")
+    [right] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
+    assert (right["availability"], right["reliability"]) == (20.83333, 25.0)
+    assert right != wrong
+    assert main(["downtime", "remove", "1", "--db", db_url]) == 0
+    assert capsys.readouterr().out.startswith("removed downtime 1: ")
+    [without] = rows(ar_document(example, site="SITE-A", start=DAY, end=DAY))
+    assert (without["availability"], without["reliability"]) == (25.0, 25.0)  # UNKNOWN 18-22 h
+    one_line_error(run("downtime", "remove", "1", "--db", db_url), "no downtime has id 1")
+    one_line_error(run("downtime", "correct", "1", "--db", db_url), "nothing to correct")
+    for huge in ("0", str(2**31), str(2**70)):
+        one_line_error(
+            run("downtime", "remove", huge, "--db", db_url), f"no downtime has id {huge}"
+        )
+
+    assert main(["audit", "--db", db_url, "--json"]) == 0
+    log = json.loads(capsys.readouterr().out)
+    assert log["total"] == 3
+    assert [e["action"] for e in log["entries"]] == ["delete", "update", "create"]
+    deleted, updated, created = log["entries"]
+    assert all(e["actor"].startswith("cli:") and e["kind"] == "downtime" for e in log["entries"])
+    assert created["before"] is None
+    assert created["after"]["start"] == "2024-03-05T10:00:00Z"
+    assert (updated["before"]["start"], updated["after"]["start"]) == (
+        "2024-03-05T10:00:00Z",
+        "2024-03-05T18:00:00Z",
+    )
+    assert deleted["before"] == updated["after"]
+    assert deleted["after"] is None
+
+
+def test_downtime_list_says_which_name_is_unknown(example: Store, db_url: str) -> None:
+    for flag, words in (("--site", "unknown site"), ("--vo", "unknown vo")):
+        one_line_error(run("downtime", "list", "--db", db_url, flag, "NOWHERE"), words)
 
 
 def test_plan_prints_the_fraction(capsys: pytest.CaptureFixture[str]) -> None:

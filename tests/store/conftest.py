@@ -26,6 +26,7 @@ TABLES = (
     "figured_days",
     "prunes",
     "revision",
+    "audit_log",
 )
 
 

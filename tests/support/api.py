@@ -176,11 +176,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(db_url: str, directory: Path, *, token: str | None = TOKEN) -> Iterator[Server]:
-    """``vmsam serve`` in a subprocess on a free port, ready (GET /healthz answered)."""
+def running_server(
+    db_url: str, directory: Path, *, token: str | None = TOKEN, config_text: str | None = None
+) -> Iterator[Server]:
+    """``vmsam serve`` in a subprocess on a free port, ready (GET /healthz answered); its
+    configuration ``config_text``, else ``[api] token`` only."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "vmsam.toml"
-    config.write_text(f'[api]\ntoken = "{token}"\n' if token else "")
+    if config_text is None:
+        config_text = f'[api]\ntoken = "{token}"\n' if token else ""
+    config.write_text(config_text)
     log = directory / "serve.log"
     port = free_port()
     with log.open("wb") as sink:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 from xml.parsers import expat
 
-from vmsam.server.store import Store
+from vmsam.server.store import Actor, DuplicateDowntime, Store
 from vmsam.shared.errors import GocdbError
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -143,25 +143,14 @@ def read(path: Path) -> bytes:
     return data
 
 
-def import_downtimes(store: Store, data: bytes) -> ImportReport:
+def import_downtimes(store: Store, data: bytes, *, by: Actor | None = None) -> ImportReport:
     """Add the downtimes the store does not hold yet (same endpoint, service type, start,
-    end and classification), so that importing a file again adds nothing. Nothing is added
-    unless the whole document is valid."""
+    end and classification: the store refuses a duplicate), so that importing a file again
+    adds nothing; each one added is in the audit log as ``by``'s. Nothing is added unless
+    the whole document is valid."""
     downtimes, ignored = parse_downtimes(data)
     added = already = 0
     for downtime in downtimes:
-        held = store.downtimes(
-            downtime.endpoint,
-            downtime.start,
-            downtime.end,
-            service_type=downtime.service_type,
-        )
-        if any(
-            (d.start, d.end, d.scheduled) == (downtime.start, downtime.end, downtime.scheduled)
-            for d in held
-        ):
-            already += 1
-            continue
         try:
             store.add_downtime(
                 downtime.endpoint,
@@ -170,7 +159,11 @@ def import_downtimes(store: Store, data: bytes) -> ImportReport:
                 downtime.end,
                 scheduled=downtime.scheduled,
                 description=downtime.description,
+                by=by,
             )
+        except DuplicateDowntime:
+            already += 1
+            continue
         except ValueError as exc:
             raise GocdbError(f"downtime {downtime.key[:40]!r}: {exc}") from None
         added += 1

@@ -9,6 +9,7 @@ failures stay ``StoreError`` (the caller may retry), never a ReportError.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -50,6 +51,10 @@ RATE_WINDOW = timedelta(days=7)
 FIGURED_DAYS = 35
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
+# the two forms of a time parse_moment takes: a day, or ISO 8601 with at least the minutes
+# (datetime.fromisoformat alone would take 20240301T08 and week dates too)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def parse_day(text: str, what: str = "date") -> date:
@@ -62,15 +67,50 @@ def parse_day(text: str, what: str = "date") -> date:
         raise ReportError(f"{what} {text[:40]!r} is not a date (YYYY-MM-DD)") from None
 
 
-def parse_moment(text: str, what: str = "time") -> datetime:
-    """An ISO 8601 instant; without an offset it is taken as UTC."""
+def parse_moment(text: str) -> datetime:
+    """The one time rule of the API and the CLI: ISO 8601 with its time zone (``Z`` or an
+    offset such as ``+02:00``), or a day ``YYYY-MM-DD`` meaning 00:00 UTC of it; in UTC.
+    A time without a zone is refused: guessing UTC for a local time would be wrong by hours.
+
+    ReportError with the same message wherever the text came from (the caller says which
+    parameter it was)."""
+    shown = repr(text[:40])
+    if _DAY.fullmatch(text):
+        try:
+            return _midnight(date.fromisoformat(text))
+        except ValueError:
+            raise ReportError(f"{shown} is not a day of the calendar") from None
     try:
+        if not _TIME.match(text):
+            raise ValueError
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ReportError(
-            f"{what} {text[:40]!r} is not an ISO 8601 time (e.g. 2024-03-01T08:00:00Z)"
+            f"{shown} is not an ISO 8601 time such as 2024-03-01T08:00:00Z or a day YYYY-MM-DD"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.utcoffset() is None:
+        raise ReportError(
+            f"{shown} has no time zone: end it with Z or an offset such as +02:00"
+            " (or give a day YYYY-MM-DD, 00:00 UTC)"
+        )
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ReportError(f"{shown} is out of range once converted to UTC") from None
+
+
+def unseen_endpoint(store: Store, endpoint: str, service_type: str) -> str | None:
+    """Why a downtime of this endpoint and service type is most likely a typo (the store
+    holds no result of them), or None when it holds some."""
+    seen = store.seen_service_types(endpoint)
+    if service_type in seen:
+        return None
+    if seen:
+        return (
+            f"endpoint {endpoint[:100]!r} has no results of service type {service_type[:100]!r}"
+            f" (it has {', '.join(repr(kind) for kind in seen)})"
+        )
+    return f"no result of endpoint {endpoint[:100]!r} was ever stored: is it misspelt?"
 
 
 def _now(now: datetime | None) -> datetime:
@@ -620,4 +660,5 @@ __all__ = [
     "parse_moment",
     "prune",
     "resolve_vo",
+    "unseen_endpoint",
 ]

@@ -146,6 +146,8 @@ class OutputSettings(NamedTuple):
 
 class ApiSettings(NamedTuple):
     token: str = ""
+    token_file: str = ""
+    cors_origins: tuple[str, ...] = ()
 
 
 class Settings(NamedTuple):

@@ -158,8 +158,22 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "`shutdown_message` (`500 vmsam: <summaries>`) to joboutputs: the VM asks to be shut "
     "down and the factory backs off its machinetype.",
     # [api]
-    ("api", "token"): "The bearer token that writes to the API need "
-    "(`POST /api/v1/downtimes`). Empty: writes are refused. Reads are open.",
+    ("api", "token"): "A bearer token that writes to the API (declaring, correcting and "
+    "removing downtimes) and its authenticated reads (`/api/v1/audit`, "
+    "`/api/v1/health/details`) need. The audit log names its caller by a fingerprint "
+    "(`token-` and 12 hex digits of its SHA-256), never by the token. With neither this "
+    "nor `token_file`, writes are refused. Other reads are open.",
+    ("api", "token_file"): "A file of bearer tokens, valid besides `token`: one per line, "
+    "or `name:token` so that the audit log names the caller; `#` starts a comment line, "
+    "blank lines are ignored. A token is at least 16 printable ASCII characters without "
+    "spaces; a name is letters, digits and `._@-`. The file is read again whenever it "
+    "changes (its size, modification time or inode: one `stat` per authenticated request), "
+    "so tokens are rotated without a restart. While it cannot be read or holds a line that "
+    "is no token, every write is refused with 503 and the log says why.",
+    ("api", "cors_origins"): "Origins (`https://dashboard.example.org`, scheme, host and "
+    "port) whose pages may read and write the API from a browser (CORS); `*` for any. "
+    "Empty: none, no `Access-Control-Allow-Origin` is ever sent. Credentials (cookies) "
+    "are never allowed: a bearer token is sent by the page's script itself.",
 }
 
 # environment variable -> (the key it overrides, or None) and what it is for

@@ -16,7 +16,10 @@ a person (a CLI prints it, the API answers it as a 4xx or 503); none carries a t
     │   └── JobOutputsError .... a file could not be written to joboutputs
     └── ServerError ............ on the monitoring server
         ├── StoreError ......... the database is unreachable or refused the work (retry)
+        │   └── DatabaseURLError  its URL cannot work: configuration, not worth a retry
         ├── ReportError ........ a request that cannot be answered as asked
+        │   ├── UnknownDowntime  no downtime has that id
+        │   └── DuplicateDowntime  the same downtime is stored already
         ├── AvailabilityError .. a request the A/R engine cannot answer
         │   ├── ProfileError ... a profile file that is unusable
         │   └── FreshnessError . a sampling rate or target out of range
@@ -40,6 +43,8 @@ __all__ = [
     "BrokerTrouble",
     "ConfigError",
     "ConsumerError",
+    "DatabaseURLError",
+    "DuplicateDowntime",
     "FreshnessError",
     "GocdbError",
     "JobOutputsError",
@@ -56,6 +61,7 @@ __all__ = [
     "SpoolError",
     "StoreError",
     "TargetUnreachable",
+    "UnknownDowntime",
     "VMError",
     "VmsamError",
 ]
@@ -141,8 +147,30 @@ class StoreError(ServerError):
     The message is one line; the caller may retry."""
 
 
+class DatabaseURLError(StoreError):
+    """A database URL that cannot be parsed, or names a database or driver vmsam cannot use:
+    the configuration is wrong, and trying again will not help."""
+
+
 class ReportError(ServerError, ValueError):
     """A request that cannot be answered as asked; the message is one line for a 4xx."""
+
+
+class UnknownDowntime(ReportError):
+    """No stored downtime has the id asked for."""
+
+    def __init__(self, downtime_id: int) -> None:
+        super().__init__(f"no downtime has id {downtime_id}")
+        self.downtime_id = downtime_id
+
+
+class DuplicateDowntime(ReportError):
+    """A downtime exactly like a stored one (endpoint, service type, start, end, scheduled):
+    ``existing_id`` names that one."""
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(f"the same downtime is stored already, with id {existing_id}")
+        self.existing_id = existing_id
 
 
 class AvailabilityError(ServerError, ValueError):

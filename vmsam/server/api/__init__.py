@@ -6,11 +6,13 @@ and the page shifters look at.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,13 +27,16 @@ from vmsam.server.api._cache import (
     ResponseCache,
     ResponseCacheMiddleware,
 )
+from vmsam.server.api._deps import single_valued
 from vmsam.server.api._freshness import FreshnessCache
 from vmsam.server.api._metrics import RequestMetrics, new_registry
 from vmsam.server.api._models import Problem
-from vmsam.server.api.routers import ar, deadletters, downtimes, health, results, sites
+from vmsam.server.api._tokens import Tokens
+from vmsam.server.api.routers import ar, audit, deadletters, downtimes, health, results, sites
 from vmsam.server.availability import Profiles
 from vmsam.server.store import Store, StoreError
 from vmsam.shared.config import Settings
+from vmsam.shared.errors import ServeError
 
 __all__ = ["CachePolicy", "create_app"]
 
@@ -46,25 +51,53 @@ _HEADERS = [
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate it
 ]
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _ERRORS: dict[int | str, dict[str, object]] = {
-    422: {"model": Problem, "description": "a parameter or the body is not valid"},
     503: {"model": Problem, "description": "the database is unavailable; try again"},
 }
+# a page in a browser's tab from another site may read the API only if named in
+# [api] cors_origins; a bearer token is sent by scripts, never by the browser itself, so
+# CORS never allows credentials (cookies), and "*" is no danger to writes
+_CORS_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
+_CORS_HEADERS = ["Authorization", "Content-Type", "If-None-Match"]
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|\*")
 
 
 class _SecurityHeaders:
+    """Headers every answer carries, cached and 304 ones included; and ``Cache-Control``
+    where the route or the answer cache set none: the page and its files may be kept if
+    checked again (``no-cache``), anything else (errors, writes, operations) not at all."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
+                headers = [*message.get("headers", []), *_HEADERS]
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", _cache_control(scope, message["status"])))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, sending if scope["type"] == "http" else send)
+
+
+def _cache_control(scope: Scope, status_code: int) -> bytes:
+    page = scope["path"] == "/" or scope["path"].startswith("/static/")
+    return b"no-cache" if page and status_code < 400 else b"no-store"
+
+
+def _cors_origins(origins: tuple[str, ...]) -> list[str]:
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ServeError(
+                f"[api] cors_origins: {origin[:80]!r} is not an origin such as"
+                " https://dashboard.example.org (scheme, host and port only), or *"
+            )
+    return list(origins)
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -76,12 +109,32 @@ def _one_line(exc: RequestValidationError) -> str:
         place = f"{where} parameter {name!r}" if where in ("query", "path") else "body"
         if where == "body" and name:
             place = f"body field {name!r}"
-        problems.append(f"{place}: {error.get('msg', 'invalid')}")
+        # a validator's own ValueError: its message is the whole story
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{place}: {message}")
     return "; ".join(problems).replace("\n", " ")[:2000]
+
+
+def _unreadable_body(exc: RequestValidationError) -> str | None:
+    """Why the body is no JSON document at all (400), or None when it is one whose content
+    is not valid (422)."""
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            return f"the body is not valid JSON: {error.get('ctx', {}).get('error', 'invalid')}"
+        if loc == ("body",) and error.get("type") == "missing":
+            return "the body is empty: a JSON object is needed"
+        if loc == ("body",) and isinstance(error.get("input"), bytes):
+            # FastAPI hands over the raw bytes of a body that was not sent as JSON
+            return "the body must be JSON, sent with Content-Type: application/json"
+    return None
 
 
 async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:
+        return JSONResponse({"detail": unreadable}, status_code=status.HTTP_400_BAD_REQUEST)
     return JSONResponse(
         {"detail": _one_line(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
     )
@@ -116,9 +169,11 @@ def create_app(
     profiles: Profiles | None = None,
     cache: CachePolicy | None = None,
 ) -> FastAPI:
-    """The app over ``store``; writes need ``settings.api.token``; A/R uses ``profiles``
-    (the shipped ones when None); answers are cached as ``cache`` says (vmsam.server.api._cache;
-    the defaults when None)."""
+    """The app over ``store``; writes and authenticated reads need a token of
+    ``settings.api`` (``token``, ``token_file``); A/R uses ``profiles`` (the shipped ones when
+    None); answers are cached as ``cache`` says (vmsam.server.api._cache; the defaults when
+    None). ServeError for ``[api] cors_origins`` that are no origins."""
+    origins = _cors_origins(settings.api.cors_origins)
     app = FastAPI(
         title="vmsam dashboard",
         version=__version__,
@@ -127,15 +182,17 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         responses=_ERRORS,
+        dependencies=[Depends(single_valued)],
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.tokens = Tokens(settings.api.token, settings.api.token_file)
     app.state.profiles = profiles
     app.state.freshness = FreshnessCache(store, profiles)
     app.state.registry = new_registry()
     app.state.response_cache = ResponseCache(store.version, cache or CachePolicy())
     app.state.registry.register(app.state.response_cache)
-    for router in (sites, results, deadletters, ar, downtimes, health):
+    for router in (sites, results, deadletters, ar, downtimes, audit, health):
         app.include_router(router.router)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StoreError, _unavailable)
@@ -147,11 +204,22 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     # the last added runs first: metrics see every request, the security headers go on
-    # every answer (cached or not), the cache answers before anything else is done, and
-    # gzip compresses what the cache does not keep (the page's files, /openapi.json,
-    # /metrics, errors; the cache asks the routes for uncompressed answers)
+    # every answer (cached or not), CORS answers preflights and marks the answers of
+    # allowed origins, the cache answers before anything else is done, and gzip compresses
+    # what the cache does not keep (the page's files, /openapi.json, /metrics, errors; the
+    # cache asks the routes for uncompressed answers)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6)
     app.add_middleware(ResponseCacheMiddleware, cache=app.state.response_cache)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=_CORS_METHODS,
+            allow_headers=_CORS_HEADERS,
+            expose_headers=["ETag"],
+            max_age=600,
+        )
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(RequestMetrics, registry=app.state.registry)
     return app

@@ -28,7 +28,8 @@ with a gzip-compressed copy and its ETag, and served again without running the r
 - **Bounded**: least recently used entries go first once the bytes held pass
   ``max_bytes``; an answer larger than an eighth of it is served but never kept.
 - **Never kept**: errors, 304s, requests other than GET, paths outside ``/api/v1/`` (the
-  page, ``/metrics``, ``/healthz``), answers that say ``no-store`` or ``private``.
+  page, ``/metrics``, ``/healthz``), answers that say ``no-store`` or ``private`` (those
+  for one caller, such as the audit log: they go out as the route made them, untagged).
 
 Conditional GETs: ``ETag`` and ``Cache-Control: no-cache`` on every successful
 ``GET /api/v1/...``, and 304 without a body when ``If-None-Match`` names the tag (weak
@@ -460,11 +461,17 @@ class ResponseCacheMiddleware:
                 return
             assert capture.start is not None
             body = b"".join(capture.chunks)
+            raw: Headers = capture.start.get("headers", [])
+            if not _keepable(raw):
+                # an answer for one caller (authenticated) goes out as the route made it:
+                # no tag, and its own Cache-Control: no-store
+                await send(capture.start)
+                await send({"type": "http.response.body", "body": body})
+                return
             if len(body) >= _THREAD_MIN_BYTES:
                 etag, gzipped = await anyio.to_thread.run_sync(_encoded, body)
             else:
                 etag, gzipped = _encoded(body)
-            raw: Headers = capture.start.get("headers", [])
             entry = _Entry(
                 headers=[(name, value) for name, value in raw if name.lower() not in _DROPPED],
                 body=body,
@@ -474,7 +481,7 @@ class ResponseCacheMiddleware:
                 created=cache.policy.clock(),
                 generation=generation,
             )
-            if key is not None and _keepable(raw):
+            if key is not None:
                 cache.keep(key, entry)
             await self._answer(entry, scope, send)
         finally:

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
+
+from vmsam.server.reports import parse_moment
 
 __all__ = [
     "ARAllDocument",
     "ARDocument",
     "ARFigure",
-    "AwareDatetime",
+    "AuditEntryModel",
+    "AuditPage",
+    "Conflict",
     "Day",
     "DeadLetterModel",
     "DeadLettersPage",
+    "DowntimeCorrection",
     "DowntimeIn",
     "DowntimeModel",
     "DowntimesList",
     "EndpointModel",
     "FreshnessModel",
     "Health",
+    "HealthDetails",
     "MetricModel",
+    "Moment",
     "Name",
     "Problem",
-    "QueryTime",
     "ResultModel",
     "ResultsPage",
     "SiteModel",
@@ -37,17 +43,20 @@ Status = Literal["OK", "WARNING", "UNKNOWN", "CRITICAL"]
 NAME_MAX = 512
 
 
-# ISO 8601 text only: pydantic would also take a number as seconds since 1970
-_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _time_text(value: object) -> object:
+def _moment(value: object) -> object:
+    """The one time rule (vmsam.server.reports.parse_moment), also for a datetime given in
+    code: pydantic alone would take a number as seconds since 1970, and a time without a
+    zone."""
     if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _ISO_TIME.match(value):
-        raise ValueError("not an ISO 8601 time such as 2024-03-01T08:00:00Z")
-    return value
+        if value.utcoffset() is None:
+            raise ValueError("a time needs a time zone")
+        return value.astimezone(UTC)
+    if not isinstance(value, str):
+        raise ValueError("not an ISO 8601 time such as 2024-03-01T08:00:00Z or a day YYYY-MM-DD")
+    return parse_moment(value)
 
 
 def _day_text(value: object) -> object:
@@ -58,26 +67,18 @@ def _day_text(value: object) -> object:
     return value
 
 
-def _in_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("needs a time zone: end it with Z or an offset such as +00:00")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range once converted to UTC") from None
-
-
-def _utc_unless_given(moment: datetime) -> datetime:
-    # a query without an offset means UTC, as every time vmsam stores
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return moment.replace(tzinfo=UTC)
-    return _in_utc(moment)
-
-
-AwareDatetime = Annotated[datetime, BeforeValidator(_time_text), AfterValidator(_in_utc)]
-"""A time in a request body: ISO 8601 with a time zone (Z or an offset)."""
-QueryTime = Annotated[datetime, BeforeValidator(_time_text), AfterValidator(_utc_unless_given)]
-"""A time in a query: ISO 8601, UTC when it has no offset."""
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_moment, json_schema_input_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 8601 with a time zone (2024-03-01T08:00:00Z,"
+            " 2024-03-01T09:00:00+01:00), or a day YYYY-MM-DD meaning 00:00 UTC",
+        }
+    ),
+]
+"""A time in a query or a body, in UTC: see vmsam.server.reports.parse_moment."""
 Day = Annotated[date, BeforeValidator(_day_text)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
 
@@ -86,6 +87,33 @@ class Problem(BaseModel):
     """Every error answer: one clear line (FastAPI's shape)."""
 
     detail: str
+
+
+class Conflict(Problem):
+    """409: the same downtime is stored already."""
+
+    id: int = Field(description="the stored downtime that is the same")
+
+
+# what each error status means, for the routes that can answer it (``errors``)
+_MEANINGS: dict[int, tuple[type[BaseModel], str]] = {
+    400: (Problem, "the body is not JSON, or a parameter is given more than once"),
+    401: (Problem, "no bearer token, or not a valid one"),
+    403: (Problem, "no token is configured: writes and authenticated reads are disabled"),
+    404: (Problem, "a site, endpoint, VO or downtime named is unknown"),
+    409: (Conflict, "the same downtime is stored already"),
+    422: (Problem, "a parameter or the body is not valid"),
+}
+
+
+def errors(*codes: int, **meanings: str) -> dict[int | str, dict[str, object]]:
+    """The OpenAPI ``responses`` of these error statuses, with the shape every error has;
+    ``meanings`` (``e404="unknown site"``) says more precisely what one means on a route."""
+    declared: dict[int | str, dict[str, object]] = {}
+    for code in codes:
+        model, meaning = _MEANINGS[code]
+        declared[code] = {"model": model, "description": meanings.get(f"e{code}", meaning)}
+    return declared
 
 
 class MetricModel(BaseModel):
@@ -219,6 +247,9 @@ class ARAllDocument(BaseModel):
     sites: list[SiteAR]
 
 
+Description = Annotated[str, Field(max_length=4096)]
+
+
 class DowntimeIn(BaseModel):
     """A downtime of [start, end) of one endpoint; times with a time zone."""
 
@@ -226,10 +257,23 @@ class DowntimeIn(BaseModel):
 
     endpoint: Name
     service_type: Name
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
     scheduled: StrictBool = True
-    description: Annotated[str, Field(max_length=4096)] = ""
+    description: Description = ""
+
+
+class DowntimeCorrection(BaseModel):
+    """What changes in a stored downtime: a field left out (or null) stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: Name | None = None
+    service_type: Name | None = None
+    start: Moment | None = None
+    end: Moment | None = None
+    scheduled: StrictBool | None = None
+    description: Description | None = None
 
 
 class DowntimeModel(BaseModel):
@@ -247,6 +291,30 @@ class DowntimesList(BaseModel):
 
 
 class Health(BaseModel):
+    """Whether the API can answer: all anyone is told."""
+
     status: Literal["ok", "unavailable"]
-    database: str
+
+
+class HealthDetails(Health):
+    """For the holders of a token: which database, and why it does not answer."""
+
+    database: str = Field(description="the database URL, its password masked")
     detail: str = ""
+
+
+class AuditEntryModel(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="the token's name, or its fingerprint; cli:<user> for the CLI")
+    client: str = Field(description="the client's address (the host, for the CLI)")
+    action: Literal["create", "update", "delete"]
+    kind: Literal["downtime"]
+    object_id: int
+    before: dict[str, Any] | None = Field(description="null for a creation")
+    after: dict[str, Any] | None = Field(description="null for a removal")
+
+
+class AuditPage(BaseModel):
+    total: int
+    entries: list[AuditEntryModel]

@@ -7,13 +7,14 @@ dead letters with its reason and raw bytes. Every database failure is a one-line
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _daily, _read
+from vmsam.server.store import _daily, _downtimes, _read
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
     DEFAULT_DB,
@@ -24,8 +25,11 @@ from vmsam.server.store._engine import (
     translated,
     upgrade,
 )
+from vmsam.server.store._models import DOWNTIME_ID_MAX
 from vmsam.server.store._records import (
     WINDOW_PAST,
+    Actor,
+    AuditEntry,
     BootCount,
     DeadLetter,
     Downtime,
@@ -41,15 +45,19 @@ from vmsam.server.store._records import (
     TimelineRow,
 )
 from vmsam.server.store._write import Writer, bump_revision
-from vmsam.shared.errors import StoreError
+from vmsam.shared.errors import DuplicateDowntime, StoreError, UnknownDowntime
 
 __all__ = [
     "DEFAULT_DB",
+    "DOWNTIME_ID_MAX",
     "PRUNED",
     "WINDOW_PAST",
+    "Actor",
+    "AuditEntry",
     "BootCount",
     "DeadLetter",
     "Downtime",
+    "DuplicateDowntime",
     "EndpointStatus",
     "Member",
     "MetricStatus",
@@ -62,6 +70,7 @@ __all__ = [
     "StoredResult",
     "TimelineInput",
     "TimelineRow",
+    "UnknownDowntime",
 ]
 
 
@@ -101,12 +110,45 @@ class Store:
         end: datetime,
         scheduled: bool = True,
         description: str = "",
+        *,
+        by: Actor | None = None,
     ) -> Downtime:
-        """Declare a downtime of [start, end); ``ValueError`` for an empty or reversed one."""
-        self._use()
-        return self._writer.add_downtime(
-            endpoint, service_type, start, end, scheduled=scheduled, description=description
+        """Declare a downtime of [start, end), in the audit log as ``by``'s when given;
+        ``ValueError`` for an empty or reversed one, ``DuplicateDowntime`` (one too) when
+        the same one is stored already."""
+        declared = _downtimes.checked(
+            Downtime(0, endpoint, service_type, start, end, scheduled, description)
         )
+        with self._changing("add a downtime") as connection:
+            return _downtimes.add(connection, declared, by)
+
+    def correct_downtime(self, corrected: Downtime, *, by: Actor | None = None) -> Downtime:
+        """Make the stored downtime of ``corrected.id`` what ``corrected`` says; ValueError
+        as ``add_downtime``, ``UnknownDowntime`` (a ValueError) for an id not stored."""
+        checked = _downtimes.checked(corrected)
+        with self._changing("correct a downtime") as connection:
+            return _downtimes.correct(connection, checked, by)
+
+    def remove_downtime(self, downtime_id: int, *, by: Actor | None = None) -> Downtime:
+        """Remove a downtime and give what it was; ``UnknownDowntime`` for an id not stored."""
+        with self._changing("remove a downtime") as connection:
+            return _downtimes.remove(connection, downtime_id, by)
+
+    @contextlib.contextmanager
+    def _changing(self, action: str) -> Iterator[Connection]:
+        """One write transaction, its driver errors translated."""
+        self._use()
+        with (
+            translated(self.engine, action),
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            yield connection
+
+    def downtime(self, downtime_id: int) -> Downtime | None:
+        self._use()
+        with translated(self.engine, "read a downtime"), self.engine.connect() as connection:
+            return _read.downtime(connection, downtime_id)
 
     def downtimes(
         self,
@@ -116,6 +158,7 @@ class Store:
         *,
         service_type: str | None = None,
         site: str | None = None,
+        vo: str | None = None,
     ) -> list[Downtime]:
         """Downtimes overlapping [start, end) (either bound may be open), oldest first."""
         self._use()
@@ -127,7 +170,29 @@ class Store:
                 end=end,
                 service_type=service_type,
                 site=site,
+                vo=vo,
             )
+
+    def audit_log(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEntry]]:
+        """The total and one page of the changes made, newest first."""
+        self._use()
+        with translated(self.engine, "read the audit log"), self.engine.connect() as connection:
+            return _read.audit_log(connection, limit=limit, offset=offset)
+
+    def unknown_name(
+        self, *, site: str | None = None, endpoint: str | None = None, vo: str | None = None
+    ) -> str | None:
+        """ "unknown site 'X'" (or endpoint, vo) for the first of these the store does not
+        know; None when it knows them all. An endpoint is known by its results or downtimes."""
+        self._use()
+        with translated(self.engine, "read names"), self.engine.connect() as connection:
+            return _read.unknown_name(connection, site=site, endpoint=endpoint, vo=vo)
+
+    def seen_service_types(self, endpoint: str) -> list[str]:
+        """The service types ``endpoint`` has stored results of: none for a name never seen."""
+        self._use()
+        with translated(self.engine, "read endpoints"), self.engine.connect() as connection:
+            return _read.seen_service_types(connection, endpoint)
 
     def sites(self) -> list[SiteStatus]:
         """Every site with its endpoints per VO, their status and the age of each metric."""

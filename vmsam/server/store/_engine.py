@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 
-from vmsam.shared.errors import StoreError
+from vmsam.shared.errors import DatabaseURLError, StoreError
 
 DEFAULT_DB = "sqlite:///vmsam.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,24 +34,37 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("VMSAM_DB") or DEFAULT_DB
 
 
+def _shown(url: str) -> str:
+    """A URL that could not be parsed, for a message: without what may be a password."""
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return repr(f"{scheme}{separator}{rest}"[:200])
+
+
 def _driver_url(url: str) -> URL:
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
-        raise StoreError(f"not a database URL: {url!r}") from None
+    # ValueError: a port that is not a number (postgresql://h:port/db)
+    except (sa.exc.ArgumentError, ValueError):
+        raise DatabaseURLError(
+            f"not a database URL: {_shown(url)} (sqlite:///PATH or postgresql://USER@HOST/DB)"
+        ) from None
     # only psycopg 3 is installed: a bare postgresql:// would ask for psycopg2
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+        raise DatabaseURLError(
+            f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
+        )
     return parsed
 
 
 def create_engine(url: str) -> Engine:
     parsed = _driver_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
     try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed)
         return sa.create_engine(
             parsed,
             pool_pre_ping=True,
@@ -61,8 +74,9 @@ def create_engine(url: str) -> Engine:
                 "options": "-c timezone=UTC",
             },
         )
-    except ImportError as exc:
-        raise StoreError(f"no driver for {parsed.drivername}: {exc}") from None
+    # NoSuchModuleError: a driver SQLAlchemy does not know (postgresql+nosuch://)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise DatabaseURLError(f"no driver for {parsed.drivername}: {reason(exc)}") from None
 
 
 def _sqlite_engine(url: URL) -> Engine:

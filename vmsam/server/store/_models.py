@@ -14,6 +14,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 # the longest value of a column that is part of a unique key: a PostgreSQL btree entry must
 # stay under about 2.7 kB, and three such columns share the results key
 MAX_KEY_BYTES = 512
+# the longest actor or client name the audit log keeps (longer ones are cut)
+AUDIT_NAME_MAX = 200
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -144,6 +146,10 @@ class DeadLetter(Base):
     headers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
 
 
+# the largest downtime id the column holds (INTEGER: 32 bits on PostgreSQL)
+DOWNTIME_ID_MAX = 2**31 - 1
+
+
 class Downtime(Base):
     __tablename__ = "downtimes"
     __table_args__ = (sa.Index(None, "endpoint_id", "start"),)
@@ -222,6 +228,25 @@ class Revision(Base):
     value: Mapped[int] = mapped_column(sa.BigInteger)
 
 
+class AuditRecord(Base):
+    """One change made through the API or the CLI (a downtime declared, corrected,
+    removed): who, from where, when, and the object before and after, as JSON. Written in
+    the transaction of the change itself, so neither is ever kept without the other."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index(None, "kind", "object_id"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(AUDIT_NAME_MAX))
+    client: Mapped[str] = mapped_column(sa.String(AUDIT_NAME_MAX))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    object_id: Mapped[int] = mapped_column(sa.BigInteger)
+    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
 # the tables for Core statements
 SITES = cast(sa.Table, Site.__table__)
 ENDPOINTS = cast(sa.Table, Endpoint.__table__)
@@ -234,3 +259,4 @@ DAILY_FIGURES = cast(sa.Table, DailyFigures.__table__)
 FIGURED_DAYS = cast(sa.Table, FiguredDay.__table__)
 PRUNES = cast(sa.Table, Prune.__table__)
 REVISION = cast(sa.Table, Revision.__table__)
+AUDIT = cast(sa.Table, AuditRecord.__table__)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from vmsam.server.store import _models as m
 from vmsam.server.store._records import (
     SEVERITY,
+    AuditEntry,
     BootCount,
     DeadLetter,
     Downtime,
@@ -40,6 +41,7 @@ MEMBERS = m.MEMBERSHIPS
 SERIES = m.SERIES
 DOWNTIMES = m.DOWNTIMES
 LETTERS = m.DEAD_LETTERS
+AUDIT = m.AUDIT
 
 
 def _page(limit: int, offset: int) -> None:
@@ -153,13 +155,18 @@ def downtimes(
     end: datetime | None,
     service_type: str | None = None,
     site: str | None = None,
+    vo: str | None = None,
 ) -> list[Downtime]:
-    """Downtimes overlapping [start, end), oldest first."""
+    """Downtimes overlapping [start, end), oldest first; of the endpoints of ``site`` and
+    of ``vo`` when given."""
     query = _downtime_query()
     if endpoint is not None:
         query = query.where(DOWNTIMES.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
     if site is not None:
         members = sa.select(MEMBERS.c.endpoint_id).where(MEMBERS.c.site_id == _site_id(site))
+        query = query.where(DOWNTIMES.c.endpoint_id.in_(members))
+    if vo is not None:
+        members = sa.select(MEMBERS.c.endpoint_id).where(_equals(MEMBERS.c.vo, vo))
         query = query.where(DOWNTIMES.c.endpoint_id.in_(members))
     if start is not None:
         query = query.where(DOWNTIMES.c.end > start)
@@ -167,6 +174,62 @@ def downtimes(
         query = query.where(DOWNTIMES.c.start < end)
     query = query.order_by(DOWNTIMES.c.start, DOWNTIMES.c.id)
     return [Downtime(*row) for row in connection.execute(query)]
+
+
+def downtime(connection: Connection, downtime_id: int) -> Downtime | None:
+    found = connection.execute(_downtime_query().where(DOWNTIMES.c.id == downtime_id)).first()
+    return Downtime(*found) if found is not None else None
+
+
+def unknown_name(
+    connection: Connection, *, site: str | None, endpoint: str | None, vo: str | None
+) -> str | None:
+    """What is unknown among a site, an endpoint (results or downtimes name it) and a VO
+    (results name it), as "unknown site 'X'"; None when the store knows them all."""
+    checks: list[tuple[str, str | None, sa.Select[Any]]] = [
+        ("site", site, sa.select(S.c.id).where(_equals(S.c.name, site or ""))),
+        ("endpoint", endpoint, sa.select(E.c.id).where(_equals(E.c.hostname, endpoint or ""))),
+        ("vo", vo, sa.select(MEMBERS.c.vo).where(_equals(MEMBERS.c.vo, vo or ""))),
+    ]
+    for what, name, query in checks:
+        if name is not None and connection.execute(query.limit(1)).first() is None:
+            return f"unknown {what} {name[:100]!r}"
+    return None
+
+
+def seen_service_types(connection: Connection, endpoint: str) -> list[str]:
+    """The service types ``endpoint`` has stored results of (membership comes from them)."""
+    query = (
+        sa.select(E.c.service_type)
+        .distinct()
+        .select_from(E.join(MEMBERS, MEMBERS.c.endpoint_id == E.c.id))
+        .where(_equals(E.c.hostname, endpoint))
+        .order_by(E.c.service_type)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def audit_log(connection: Connection, *, limit: int, offset: int) -> tuple[int, list[AuditEntry]]:
+    """The total and one page of the audit log, newest first."""
+    _page(limit, offset)
+    total = connection.execute(sa.select(sa.func.count()).select_from(AUDIT)).scalar_one()
+    page = connection.execute(
+        sa.select(
+            AUDIT.c.id,
+            AUDIT.c.at,
+            AUDIT.c.actor,
+            AUDIT.c.client,
+            AUDIT.c.action,
+            AUDIT.c.kind,
+            AUDIT.c.object_id,
+            AUDIT.c.before,
+            AUDIT.c.after,
+        )
+        .order_by(AUDIT.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [AuditEntry(*row) for row in page]
 
 
 def _newest() -> sa.Select[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from vmsam.server.store._models import MAX_KEY_BYTES
 from vmsam.shared.errors import MessageError
@@ -175,6 +175,53 @@ class Downtime:
     end: datetime
     scheduled: bool
     description: str
+
+    def as_json(self) -> dict[str, Any]:
+        """As the API and ``vmsam downtime list --json`` give it, and the audit log keeps it."""
+        return {
+            "id": self.id,
+            "endpoint": self.endpoint,
+            "service_type": self.service_type,
+            "start": format_timestamp(self.start),
+            "end": format_timestamp(self.end),
+            "scheduled": self.scheduled,
+            "description": self.description,
+        }
+
+    def same_period(self, other: Downtime) -> bool:
+        """Whether ``other`` is this downtime again (its description aside): it would count
+        the same in every A/R figure."""
+        return (self.endpoint, self.service_type, self.start, self.end, self.scheduled) == (
+            other.endpoint,
+            other.service_type,
+            other.start,
+            other.end,
+            other.scheduled,
+        )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, as the audit log names them (a token's name or fingerprint, a
+    local user of the CLI: never a secret), and from where (a client address, a host)."""
+
+    name: str
+    client: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change: ``before`` is None for a creation, ``after`` for a removal."""
+
+    id: int
+    at: datetime
+    actor: str
+    client: str
+    action: str  # create, update or delete
+    kind: str  # what was changed: "downtime"
+    object_id: int
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Writing: a batch of received messages in one transaction, and downtimes.
+"""Writing: a batch of received messages in one transaction (downtimes: _downtimes).
 
 Speed comes from one bulk insert of the results, handed to the driver as plain tuples
 (SQLite: sqlite3's executemany; PostgreSQL: a COPY into a temporary table and one INSERT ..
@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vmsam.server.store import _models as m
 from vmsam.server.store._engine import WRITE, translated
-from vmsam.server.store._records import Downtime, Received, SaveReport, storable, storage_problem
+from vmsam.server.store._records import Received, SaveReport, storage_problem
 from vmsam.shared.messages import MetricResult
 
 # the columns of a results row, in the order of the tuples _save_results builds; the names
@@ -269,57 +269,6 @@ class Writer:
                 }
                 for item, reason in letters
             ],
-        )
-
-    def add_downtime(
-        self,
-        endpoint: str,
-        service_type: str,
-        start: datetime,
-        end: datetime,
-        *,
-        scheduled: bool,
-        description: str,
-    ) -> Downtime:
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("downtime start and end must carry a time zone")
-        if end <= start:
-            raise ValueError("a downtime must end after it starts")
-        for name, value in (("endpoint", endpoint), ("service type", service_type)):
-            if not value.strip():
-                raise ValueError(f"a downtime needs a {name}")
-            if not storable(value) or len(value.encode("utf-8")) > m.MAX_KEY_BYTES:
-                raise ValueError(f"not a valid {name}: {value[:80]!r}")
-        if not storable(description):
-            raise ValueError("the description holds a NUL character or a lone surrogate")
-        with (
-            translated(self._engine, "add a downtime"),
-            self._engine.connect().execution_options(**WRITE) as connection,
-            connection.begin(),
-        ):
-            endpoint_id = endpoint_ids(connection, [(endpoint, service_type)])[
-                endpoint, service_type
-            ]
-            downtime_id = connection.execute(
-                sa.insert(m.DOWNTIMES).returning(m.DOWNTIMES.c.id),
-                {
-                    "endpoint_id": endpoint_id,
-                    "start": start,
-                    "end": end,
-                    "scheduled": scheduled,
-                    "description": description,
-                    "created_at": datetime.now(UTC),
-                },
-            ).scalar_one()
-            bump_revision(connection)
-        return Downtime(
-            downtime_id,
-            endpoint,
-            service_type,
-            start.astimezone(UTC),
-            end.astimezone(UTC),
-            scheduled,
-            description,
         )
 
 

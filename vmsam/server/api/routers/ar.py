@@ -9,14 +9,14 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from vmsam.server.api._deps import ProfilesDep, StoreDep
-from vmsam.server.api._models import ARAllDocument, ARDocument, Day, Name, Problem
+from vmsam.server.api._models import ARAllDocument, ARDocument, Day, Name, errors
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.reports import ar_all_document, ar_document
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/ar",
     tags=["availability"],
-    responses={404: {"model": Problem, "description": "unknown site, endpoint or vo"}},
+    responses=errors(400, 404, 422, e404="unknown site, endpoint or vo"),
 )
 
 Start = Annotated[Day, Query(description="first day, YYYY-MM-DD (UTC)")]

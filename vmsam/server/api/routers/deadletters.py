@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from vmsam.server.api._deps import StoreDep
-from vmsam.server.api._models import DeadLetterModel, DeadLettersPage
+from vmsam.server.api._models import DeadLetterModel, DeadLettersPage, errors
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.api.routers.results import LIMIT_MAX, OFFSET_MAX
 
 router = APIRouter(prefix=API_PREFIX, tags=["dead letters"])
 
 
-@router.get("/deadletters", response_model=DeadLettersPage)
+@router.get("/deadletters", response_model=DeadLettersPage, responses=errors(400, 422))
 def list_dead_letters(
     *,
     store: StoreDep,

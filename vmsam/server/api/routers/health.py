@@ -1,4 +1,5 @@
-"""Liveness with a database check, and the Prometheus metrics."""
+"""Liveness with a database check (the status only, for anyone), its details (for token
+holders), and the Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,11 +7,28 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from vmsam.server.api._deps import StoreDep
-from vmsam.server.api._models import Health
-from vmsam.server.store import StoreError
+from vmsam.server.api._deps import CallerDep, StoreDep
+from vmsam.server.api._models import Health, HealthDetails, errors
+from vmsam.server.api.routers import API_PREFIX, PRIVATE
+from vmsam.server.store import Store, StoreError
 
 router = APIRouter(tags=["operations"])
+
+
+def _check(store: Store) -> HealthDetails:
+    try:
+        store.vos()
+    except StoreError as exc:
+        return HealthDetails(status="unavailable", database=repr(store), detail=str(exc))
+    return HealthDetails(status="ok", database=repr(store))
+
+
+def _answer(health: Health, headers: dict[str, str] | None = None) -> Health | JSONResponse:
+    if health.status == "ok":
+        return health
+    return JSONResponse(
+        health.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers
+    )
 
 
 @router.get(
@@ -19,15 +37,25 @@ router = APIRouter(tags=["operations"])
     responses={503: {"model": Health, "description": "the database does not answer"}},
 )
 def healthz(store: StoreDep) -> Health | JSONResponse:
-    database = repr(store)
-    try:
-        store.vos()
-    except StoreError as exc:
-        unavailable = Health(status="unavailable", database=database, detail=str(exc))
-        return JSONResponse(
-            unavailable.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE
-        )
-    return Health(status="ok", database=database)
+    """ok or unavailable, and nothing else: which database, and why it fails, are for
+    ``/api/v1/health/details``."""
+    return _answer(Health(status=_check(store).status))
+
+
+@router.get(
+    f"{API_PREFIX}/health/details",
+    response_model=HealthDetails,
+    responses={
+        **errors(401, 403),
+        503: {"model": HealthDetails, "description": "the database does not answer"},
+    },
+)
+def health_details(
+    store: StoreDep, _caller: CallerDep, response: Response
+) -> Health | JSONResponse:
+    """The database (its URL, password masked) and why it does not answer."""
+    response.headers.update(PRIVATE)
+    return _answer(_check(store), PRIVATE)
 
 
 @router.get(

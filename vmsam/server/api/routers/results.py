@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from vmsam.server.api._deps import StoreDep, require_endpoint, require_site
-from vmsam.server.api._models import Name, Problem, QueryTime, ResultModel, ResultsPage
+from vmsam.server.api._deps import StoreDep, require_known
+from vmsam.server.api._models import Moment, Name, ResultModel, ResultsPage, errors
 from vmsam.server.api.routers import API_PREFIX
 
 router = APIRouter(prefix=API_PREFIX, tags=["results"])
@@ -20,7 +20,7 @@ OFFSET_MAX = 2**63 - 1
 @router.get(
     "/results",
     response_model=ResultsPage,
-    responses={404: {"model": Problem, "description": "unknown site or endpoint"}},
+    responses=errors(400, 404, 422, e404="unknown site, endpoint or vo"),
 )
 def list_results(
     *,
@@ -29,12 +29,8 @@ def list_results(
     endpoint: Annotated[Name | None, Query(description="endpoint (hostName, a space)")] = None,
     metric: Annotated[Name | None, Query(description="metric name")] = None,
     vo: Annotated[Name | None, Query(description="VO")] = None,
-    since: Annotated[
-        QueryTime | None, Query(description="ISO 8601, UTC when without offset; inclusive")
-    ] = None,
-    until: Annotated[
-        QueryTime | None, Query(description="ISO 8601, UTC when without offset; exclusive")
-    ] = None,
+    since: Annotated[Moment | None, Query(description="from this time on, inclusive")] = None,
+    until: Annotated[Moment | None, Query(description="before this time, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> ResultsPage:
@@ -51,11 +47,8 @@ def list_results(
         offset=offset,
     )
     if total == 0:
-        # nothing matched: say so plainly when a named site or endpoint does not exist
-        if site is not None:
-            require_site(store, site)
-        if endpoint is not None:
-            require_endpoint(store, endpoint)
+        # nothing matched: say so plainly when a named site, endpoint or VO does not exist
+        require_known(store, site=site, endpoint=endpoint, vo=vo)
     return ResultsPage(
         total=total,
         results=[ResultModel.model_validate(result, from_attributes=True) for result in page],

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from vmsam.server.api._deps import FreshnessDep, StoreDep
-from vmsam.server.api._models import EndpointModel, Name, Problem, SiteModel, SitesList
+from vmsam.server.api._models import EndpointModel, Name, SiteModel, SitesList, errors
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.planning import DEFAULT_TARGET
 from vmsam.server.reports import EndpointFreshness, ReportError
@@ -35,7 +35,7 @@ def _freshness(found: EndpointFreshness | None) -> dict[str, object] | None:
 @router.get(
     "/sites",
     response_model=SitesList,
-    responses={404: {"model": Problem, "description": "unknown vo"}},
+    responses=errors(400, 404, 422, e404="unknown vo"),
 )
 def list_sites(
     *,
