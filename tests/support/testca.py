@@ -4,7 +4,6 @@ revoked one with the CA's CRL, an RFC 3820 proxy, and a CA directory in the IGTF
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +11,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import NameOID
 
-# RFC 3820 proxyCertInfo: no path length, the inheritAll policy
-PROXY_CERT_INFO = ObjectIdentifier("1.3.6.1.5.5.7.1.14")
-INHERIT_ALL = bytes.fromhex("300c300a06082b06010505071501")
+from vmsam.demo.simulate.grid import INHERIT_ALL, PROXY_CERT_INFO, subject_hash
 
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -179,7 +176,7 @@ class TestCA:
         directory.mkdir(parents=True, exist_ok=True)
         certificate = directory / f"{alias}.pem"
         certificate.write_bytes(pem(self.certificate))
-        digest = subject_hash(certificate)
+        digest = subject_hash(self.certificate.subject)
         link = directory / f"{digest}.0"
         link.unlink(missing_ok=True)
         link.symlink_to(certificate.name)
@@ -187,17 +184,6 @@ class TestCA:
             crl = self.crl().public_bytes(serialization.Encoding.PEM)
             (directory / f"{digest}.r0").write_bytes(crl)
         return directory
-
-
-def subject_hash(certificate: Path) -> str:
-    """OpenSSL's subject hash of a certificate file, the name of its ``<hash>.0`` link."""
-    done = subprocess.run(
-        ["openssl", "x509", "-hash", "-noout", "-in", str(certificate)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def one_line(name: x509.Name) -> str:
