@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -35,6 +35,10 @@ def list_results(
     until: Annotated[
         QueryTime | None, Query(description="ISO 8601, UTC when without offset; exclusive")
     ] = None,
+    signature: Annotated[
+        Literal["verified", "unsigned", "none"] | None,
+        Query(description="how results were signed; none: not checked"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> ResultsPage:
@@ -49,6 +53,7 @@ def list_results(
         until=until,
         limit=limit,
         offset=offset,
+        signature=signature,
     )
     if total == 0:
         # nothing matched: say so plainly when a named site or endpoint does not exist
