@@ -169,7 +169,7 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "certificates, `<hash>.r0` CRLs, read again when they change). Empty: nothing is "
     "verified; a signed message is only unwrapped.",
     ("consumer", "allow_list"): "The allow-list file: which certificate subject may report "
-    'for which sites and spaces (docs/architecture.md, "Signed messages"); read again '
+    'for which sites and spaces (docs/messages.md, "Signed messages"); read again '
     "when it changes. Needed with `ca_dir`.",
     ("consumer", "unsigned"): "What happens to an unsigned message when `ca_dir` is set: "
     "`accept` (stored, not flagged), `flag` (stored with `signature` `unsigned`, shown in "

@@ -1,7 +1,7 @@
 """Authenticity of received messages, as APEL's SSM does it for accounting: a VM signs each
 record (S/MIME, CMS) with its host certificate or proxy, and the consumer verifies the
 signature against a CA directory (with its CRLs) and an allow-list of who may report for
-which site and space (docs/architecture.md, "Signed messages").
+which site and space (docs/messages.md, "Signed messages").
 
 Everything that decides where a result counts is in the signed record; nothing is taken
 from the STOMP headers, so a header changed on the way moves nothing.
