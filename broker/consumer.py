@@ -449,8 +449,8 @@ class Consumer:
     def _commit(self, store: Store, batch: list[_Delivery]) -> bool:
         """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
         first (nothing acked: the broker delivers the batch again)."""
-        verifier = self._verifier
-        received = [_parse(d, verifier) for d in batch]
+        checks = self._verifier
+        received = [_parse(d, checks) for d in batch]
         started = time.perf_counter()
 
         def save() -> SaveReport:
@@ -621,7 +621,7 @@ def _log_to_stderr() -> None:
     log.propagate = False
 
 
-def verifier(settings: ConsumerSettings) -> Verifier | None:
+def trust_checks(settings: ConsumerSettings) -> Verifier | None:
     """The signature checks ``[consumer]`` asks for; None without a CA directory (then an
     allow-list alone would protect nothing, and is refused). ``ConsumerError`` when they
     cannot work."""
@@ -688,7 +688,7 @@ def run_consumer(
         settings.consumer.destination,
         options=options,
         metrics=metrics,
-        verifier=verifier(settings.consumer),
+        verifier=trust_checks(settings.consumer),
     )
     if metrics_port is not None:
         try:

@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.consumer import record
+from tests.support.consumer import BIN, record
 from tests.support.testca import Credential, TestCA, one_line
-from vmsam.server.trust import Verifier, normal_subject, receive
+from vmsam.server.gocdb import GocdbEndpoint, allow_list_lines
+from vmsam.server.trust import AllowList, Verifier, normal_subject, receive
 from vmsam.shared.config import Settings, read_settings
 from vmsam.vm import signing
 
@@ -223,3 +224,71 @@ def test_a_signed_message_carries_its_time_of_receipt_check(ca, tmp_path):
     refused = verifier.receive(message.encode(), {}, now=later)
     assert refused.error is not None
     assert refused.error.startswith("certificate expired (notAfter ")
+
+
+GOCDB_ENDPOINTS = """<?xml version="1.0" encoding="UTF-8"?>
+<results>
+  <SERVICE_ENDPOINT PRIMARY_KEY="1G0">
+    <HOSTNAME>{space}</HOSTNAME>
+    <HOSTDN>{dn}</HOSTDN>
+    <SITENAME>{site}</SITENAME>
+    <SERVICE_TYPE>uk.ac.gridpp.vac</SERVICE_TYPE>
+  </SERVICE_ENDPOINT>
+  <SERVICE_ENDPOINT PRIMARY_KEY="2G0">
+    <HOSTNAME>ce01.example.org</HOSTNAME>
+    <HOSTDN>/DC=org/DC=example/CN=ce01.example.org</HOSTDN>
+    <SITENAME>{site}</SITENAME>
+    <SERVICE_TYPE>ARC-CE</SERVICE_TYPE>
+  </SERVICE_ENDPOINT>
+  <SERVICE_ENDPOINT PRIMARY_KEY="3G0">
+    <HOSTNAME>vac02.example.org</HOSTNAME>
+    <SITENAME>{site}</SITENAME>
+    <SERVICE_TYPE>uk.ac.gridpp.vac</SERVICE_TYPE>
+  </SERVICE_ENDPOINT>
+</results>
+"""
+
+
+def test_the_allow_list_made_from_gocdb_lets_each_host_report_for_its_space(ca, tmp_path):
+    _, host, root, _ = ca
+    gocdb = tmp_path / "endpoints.xml"
+    gocdb.write_text(GOCDB_ENDPOINTS.format(space=SPACE, dn=one_line(host.subject), site=SITE))
+    done = subprocess.run(
+        [
+            str(BIN / "vmsam"),
+            "trust",
+            "from-gocdb",
+            "--service-type",
+            "uk.ac.gridpp.vac",
+            str(gocdb),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"# from {gocdb}: 1 service endpoint(s); 1 without a HOSTDN left out",
+        f'"{one_line(host.subject)}"  {SITE}/{SPACE}',
+    ]
+    allow = tmp_path / "allow-list"
+    allow.write_text(done.stdout)
+    verifier = Verifier(root / "certificates", allow, "reject")
+    signer = signer_for(host, tmp_path / "host.pem")
+    mine = verifier.receive(signer.sign(record(7, site=SITE, endpoint=SPACE)).encode(), {})
+    assert mine.signature == "verified"
+    elsewhere = verifier.receive(
+        signer.sign(record(8, site=SITE, endpoint="vac02.example.org")).encode(), {}
+    )
+    assert elsewhere.error == (
+        f"signer {one_line(host.subject)} not allowed to report for space vac02.example.org"
+        f" of site {SITE}"
+    )
+
+
+def test_a_subject_with_quotes_survives_the_allow_list(tmp_path):
+    subject = '/DC=org/CN=say "hi" \\ there'
+    (line,) = allow_list_lines([GocdbEndpoint(subject, SITE, SPACE, "uk.ac.gridpp.vac")])
+    path = tmp_path / "allow-list"
+    path.write_text(line + "\n")
+    assert AllowList(path).problem(subject, SITE, SPACE) is None

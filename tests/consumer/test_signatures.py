@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import stomp
 
-from broker.consumer import Consumer, ConsumerOptions, verifier
+from broker.consumer import Consumer, ConsumerOptions, trust_checks
 from tests.support.consumer import (
     BIN,
     ConsumerProcess,
@@ -120,7 +120,7 @@ def consuming(
         BrokerSettings(urls=(address,)),
         queue,
         options=ConsumerOptions(batch_size=50),
-        verifier=verifier(trust_settings),
+        verifier=trust_checks(trust_settings),
     )
     store = Store(url)
     worker = threading.Thread(target=consumer.run, args=(store,))
@@ -323,7 +323,7 @@ def test_the_allow_list_is_read_again_when_it_changes(activemq, tmp_path, queue_
 )
 def test_trust_settings_that_cannot_work_are_one_line_errors(settings, words):
     with pytest.raises(ConsumerError, match=words) as caught:
-        verifier(settings)
+        trust_checks(settings)
     assert "\n" not in str(caught.value)
 
 
@@ -331,7 +331,7 @@ def test_a_bad_allow_list_line_is_named(tmp_path, trust):
     allow_list = tmp_path / "allow-list"
     allow_list.write_text('# fine\n"/DC=org/CN=x" SITE\n"/DC=org/CN=y"\n')
     with pytest.raises(ConsumerError, match=r"allow-list:3: expected a quoted subject"):
-        verifier(ConsumerSettings(ca_dir=str(trust.ca_dir), allow_list=str(allow_list)))
+        trust_checks(ConsumerSettings(ca_dir=str(trust.ca_dir), allow_list=str(allow_list)))
 
 
 def test_the_hook_signs_with_the_contextualised_proxy_end_to_end(

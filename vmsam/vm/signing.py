@@ -16,12 +16,13 @@ worth).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from vmsam.shared.errors import SigningError
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     from vmsam.shared.config import Settings
 
@@ -61,7 +62,12 @@ class Signer:
     """Signs records with one certificate and key, the rest of the certificate file sent
     along as the chain (a proxy's end-entity certificate)."""
 
-    def __init__(self, certificate: x509.Certificate, key: Any, chain: Sequence[x509.Certificate]):
+    def __init__(
+        self,
+        certificate: x509.Certificate,
+        key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+        chain: Sequence[x509.Certificate],
+    ) -> None:
         self._certificate = certificate
         self._key = key
         self._chain = tuple(chain)

@@ -32,6 +32,7 @@ __all__ = [
     "UNSIGNED",
     "UNSIGNED_POLICIES",
     "VERIFIED",
+    "AllowList",
     "SmimeError",
     "TrustError",
     "Verifier",

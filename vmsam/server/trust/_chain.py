@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from vmsam.shared.messages import format_timestamp
@@ -148,7 +149,7 @@ class Trusted:
     """A signer whose path reached a CA: its key, its identity (the end-entity subject: a
     proxy's is that of the certificate it was made from) and when the path is valid."""
 
-    public_key: object
+    public_key: CertificatePublicKeyTypes
     identity: str
     window: _Window
 
@@ -279,7 +280,7 @@ def validate(
         path.append(issuer)
         current = issuer
     if identity is None:
-        raise ChainError(f"the signer {one_line(signer.subject)} is a CA of the directory")
+        raise ChainError(f"no end-entity certificate in the path of {one_line(signer.subject)}")
     return Trusted(signer.public_key(), one_line(identity.subject), _window(path))
 
 

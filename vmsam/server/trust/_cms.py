@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from vmsam.server.trust._smime import SmimeError
 
@@ -232,7 +233,7 @@ def _digest(algorithm: type[hashes.HashAlgorithm], data: bytes) -> bytes:
     return context.finalize()
 
 
-def check(signer: SignerInfo, public_key: Any, content: bytes) -> None:
+def check(signer: SignerInfo, public_key: CertificatePublicKeyTypes, content: bytes) -> None:
     """``SignatureMismatch`` unless ``signer``'s signature, made with the key of
     ``public_key`` (RSA PKCS #1 v1.5 or ECDSA), covers ``content``."""
     algorithm = signer.digest
