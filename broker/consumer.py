@@ -2,12 +2,11 @@
 
 One STOMP 1.2 subscription (stomp.py ``Connection12``) on one broker of ``[broker] urls`` at
 a time. stomp.py's I/O thread only hands each MESSAGE to an in-memory inbox; ONE worker
-takes the inbox a batch at a time in delivery order, verifies each signed body and
-parses it with ``Received.parse`` (``vmsam.server.trust.receive``: the signature against the
-CA directory and allow-list when ``[consumer] ca_dir`` is set, the shared decoder and
-ARGO's age window), stores the batch in one
-transaction and only then acknowledges it. A batch closes at ``batch_size`` messages or
-``batch_time`` seconds after its first message.
+takes the inbox a batch at a time in delivery order, checks and parses every body with
+``vmsam.server.trust.receive`` (the signature against the CA directory and the allow-list
+when ``[consumer] ca_dir`` is set, then the shared decoder and ARGO's age window), stores
+the batch in one transaction and only then acknowledges it. A batch closes at
+``batch_size`` messages or ``batch_time`` seconds after its first message.
 
 Where the time goes (CPython: one thread runs Python at a time, so two threads only help
 where one waits): the I/O thread receives while the worker parses and commits, and the
@@ -449,8 +448,7 @@ class Consumer:
     def _commit(self, store: Store, batch: list[_Delivery]) -> bool:
         """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
         first (nothing acked: the broker delivers the batch again)."""
-        checks = self._verifier
-        received = [_parse(d, checks) for d in batch]
+        received = [_parse(d, self._verifier) for d in batch]
         started = time.perf_counter()
 
         def save() -> SaveReport:

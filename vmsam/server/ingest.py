@@ -6,9 +6,9 @@ records, each ended by ``EOT``), and joboutputs' ``vmsam-results.json`` (its ``m
 Files holding no record (shutdown messages, logs, dirq's lock and temporary files) are
 skipped. A spool element the VM signed is one message whose record is taken out of its
 S/MIME wrapping, unverified (stored with no ``signature``: not checked). Each record goes
-through the consumer's validation; ARGO's age window only with
-``window=True``, since an ingest is usually a backfill. A broken record becomes a dead letter
-whose headers name its file.
+through the consumer's validation; ARGO's age window only with ``window=True``, since an
+ingest is usually a backfill. A broken record becomes a dead letter whose headers name its
+file.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from vmsam.shared.messages import MAX_MESSAGE_BYTES
 
 # the certificates and the signature around a record: a proxy chain of four is about 6 KB
 MAX_SIGNED_BYTES = MAX_MESSAGE_BYTES + 64 * 1024
-_STARTS = (b"MIME-Version:", b"Content-Type:", b"mime-version:", b"content-type:")
+_STARTS = (b"mime-version:", b"content-type:")
 _PARAMETER = re.compile(r';\s*([A-Za-z-]+)\s*=\s*(?:"([^"]*)"|([^\s;]+))')
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 _OPAQUE_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -40,7 +40,7 @@ class Signed:
 def looks_signed(body: bytes) -> bool:
     """Whether ``body`` is a MIME message rather than a WLCG record (whose keys never
     begin so): the cheap test that keeps unsigned records on their old path."""
-    return body.startswith(_STARTS)
+    return body[:13].lower().startswith(_STARTS)
 
 
 def canonical(data: bytes) -> bytes:
