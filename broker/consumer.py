@@ -2,10 +2,11 @@
 
 One STOMP 1.2 subscription (stomp.py ``Connection12``) on one broker of ``[broker] urls`` at
 a time. stomp.py's I/O thread only hands each MESSAGE to an in-memory inbox; ONE worker
-takes the inbox a batch at a time in delivery order, parses every body with
-``Received.parse`` (the shared decoder and ARGO's age window), stores the batch in one
-transaction and only then acknowledges it. A batch closes at ``batch_size`` messages or
-``batch_time`` seconds after its first message.
+takes the inbox a batch at a time in delivery order, checks and parses every body with
+``vmsam.server.trust.receive`` (the signature against the CA directory and the allow-list
+when ``[consumer] ca_dir`` is set, then the shared decoder and ARGO's age window), stores
+the batch in one transaction and only then acknowledges it. A batch closes at
+``batch_size`` messages or ``batch_time`` seconds after its first message.
 
 Where the time goes (CPython: one thread runs Python at a time, so two threads only help
 where one waits): the I/O thread receives while the worker parses and commits, and the
@@ -69,7 +70,8 @@ from stomp.utils import HEARTBEAT_FRAME, LINE_END_RE, PREAMBLE_END_RE, Frame, pa
 
 from broker._metrics import Metrics
 from vmsam.server.store import Received, SaveReport, Store, StoreError
-from vmsam.shared.config import BrokerSettings, Settings
+from vmsam.server.trust import TrustError, Verifier, receive
+from vmsam.shared.config import BrokerSettings, ConsumerSettings, Settings
 from vmsam.shared.deadline import Backoff, left, retry
 from vmsam.shared.errors import ConsumerError
 from vmsam.shared.stomp import (
@@ -311,8 +313,10 @@ class Consumer:
         *,
         options: ConsumerOptions | None = None,
         metrics: Metrics | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self._options = options or ConsumerOptions()
+        self._verifier = verifier
         if self._options.ack_mode not in ACK_MODES:
             raise ConsumerError(
                 f"ack mode {self._options.ack_mode!r} is not one of {', '.join(ACK_MODES)}"
@@ -444,7 +448,7 @@ class Consumer:
     def _commit(self, store: Store, batch: list[_Delivery]) -> bool:
         """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
         first (nothing acked: the broker delivers the batch again)."""
-        received = [_parse(d) for d in batch]
+        received = [_parse(d, self._verifier) for d in batch]
         started = time.perf_counter()
 
         def save() -> SaveReport:
@@ -583,9 +587,9 @@ def _round_robin(count: int) -> Iterator[int]:
         turn += 1
 
 
-def _parse(delivery: _Delivery) -> Received:
+def _parse(delivery: _Delivery, verifier: Verifier | None) -> Received:
     try:
-        return Received.parse(delivery.body, delivery.headers)
+        return receive(delivery.body, delivery.headers, verifier)
     except Exception as exc:  # noqa: BLE001 - a body that breaks the parser must not stop us
         return Received(
             body=delivery.body,
@@ -613,6 +617,20 @@ def _log_to_stderr() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+
+
+def trust_checks(settings: ConsumerSettings) -> Verifier | None:
+    """The signature checks ``[consumer]`` asks for; None without a CA directory (then an
+    allow-list alone would protect nothing, and is refused). ``ConsumerError`` when they
+    cannot work."""
+    if not settings.ca_dir:
+        if settings.allow_list:
+            raise ConsumerError("[consumer] allow_list is set but ca_dir is not")
+        return None
+    try:
+        return Verifier(settings.ca_dir, settings.allow_list, settings.unsigned)
+    except TrustError as exc:
+        raise ConsumerError(str(exc)) from None
 
 
 def _open_store(url: str | None, stop: threading.Event, options: ConsumerOptions) -> Store:
@@ -664,7 +682,11 @@ def run_consumer(
     metrics = Metrics()
     # a configuration error is reported before anything waits for the database
     consumer = Consumer(
-        settings.broker, settings.consumer.destination, options=options, metrics=metrics
+        settings.broker,
+        settings.consumer.destination,
+        options=options,
+        metrics=metrics,
+        verifier=trust_checks(settings.consumer),
     )
     if metrics_port is not None:
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.support.net import free_port
 from tests.support.subscriber import Subscriber
 from vmsam.demo.simulate import SimulatedVM, write_config
+from vmsam.server.trust import looks_signed, unwrapped
 from vmsam.shared import messages
 
 BIN = Path(sys.executable).parent
@@ -27,7 +28,11 @@ def vmsam(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 def consumer_parse(body: str) -> dict[str, str]:
     """The rules real consumers apply (docs/messages.md): lines split at the first ': ',
-    a later key overrides, stop at EOT; only the first line of detailsData is kept."""
+    a later key overrides, stop at EOT; only the first line of detailsData is kept. A
+    signed message (the simulated VM signs with its proxy) is taken out of its S/MIME
+    wrapping first, as vmsam's consumer does."""
+    if looks_signed(body.encode()):
+        body = unwrapped(body.encode()).decode()
     fields: dict[str, str] = {}
     for line in body.split("\n"):
         if line == "EOT":
@@ -81,6 +86,10 @@ def test_hook_publishes_one_message_per_test_with_the_space_as_the_ce(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "published 4 message(s), 0 left in the spool" in done.stdout
     assert len(bodies) == 4
+    # [broker] sign = auto and the VM has a proxy: every message is signed with it, and
+    # holds the record joboutputs has
+    assert all(looks_signed(body.encode()) for body in bodies)
+    bodies = [unwrapped(body.encode()).decode() for body in bodies]
     layout = healthy_vm.layout
     document = results_document(healthy_vm)
     assert document["sampled"] is True

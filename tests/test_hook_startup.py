@@ -31,6 +31,8 @@ NOT_ON_THE_BOOT_PATH = (
     "vmsam.vm.publisher",
     "vmsam.vm.spool",
     "vmsam.shared.stomp",
+    "vmsam.vm.signing",
+    "cryptography",
 )
 
 PROGRAM = """

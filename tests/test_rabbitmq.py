@@ -20,6 +20,7 @@ from tests.rabbitmq import RabbitMQ, rabbitmq_fixture  # noqa: F401 - the fixtur
 from tests.support.consumer import ConsumerProcess, counts, database, records, wait_until
 from tests.test_hook import TESTS, check_consumer_rules, consumer_parse
 from vmsam.demo.simulate import SimulatedVM, VMLayout, build_vm, write_config
+from vmsam.server.trust import looks_signed, unwrapped
 from vmsam.shared import messages
 from vmsam.vm.spool import Spool
 
@@ -114,6 +115,9 @@ def test_hook_publishes_each_test_to_rabbitmq(healthy_vm: SimulatedVM, rabbitmq:
     assert "not sent" not in done.stdout
     assert spooled(healthy_vm) == 0
     assert len(bodies) == len(TESTS)
+    # signed with the simulated VM's proxy ([broker] sign = auto): the records inside
+    assert all(looks_signed(body.encode()) for body in bodies)
+    bodies = [unwrapped(body.encode()).decode() for body in bodies]
     metrics = set()
     for body in bodies:
         fields = consumer_parse(body)

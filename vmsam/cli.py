@@ -574,6 +574,23 @@ def _add_downtime_commands(commands: Any, db_help: str) -> None:
     audit.set_defaults(handler=_audit)
 
 
+def _trust_from_gocdb(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vmsam.server.gocdb import allow_list_lines, parse_endpoints, read
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
+    endpoints, without_dn = parse_endpoints(read(path))
+    wanted = set(args.service_type)
+    kept = [e for e in endpoints if not wanted or e.service_type in wanted]
+    print(f"# from {path}: {len(kept)} service endpoint(s); {without_dn} without a HOSTDN left out")
+    for line in allow_list_lines(kept):
+        print(line)
+    return 0
+
+
 def _add_report_commands(commands: Any, db_help: str) -> None:
     """``ar``, ``downtime``, ``audit`` and ``plan``: A/R, downtimes, their changes and
     sampling plans."""
@@ -703,6 +720,21 @@ def _add_server_commands(commands: Any) -> None:
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file or directory (recursive)")
     ingest.set_defaults(handler=_ingest)
+
+    trust = commands.add_parser("trust", help="who may sign results: the consumer's allow-list")
+    trust_commands = trust.add_subparsers(dest="trust_command", required=True)
+    from_gocdb = trust_commands.add_parser(
+        "from-gocdb",
+        help="allow-list lines from GOCDB's service endpoints: each HOSTDN for its site/space",
+    )
+    from_gocdb.add_argument(
+        "--service-type",
+        action="append",
+        default=[],
+        help="only endpoints of this service type (repeatable; e.g. uk.ac.gridpp.vac)",
+    )
+    from_gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_service_endpoint")
+    from_gocdb.set_defaults(handler=_trust_from_gocdb)
 
     database = commands.add_parser("db", help="the result store: its schema and retention")
     database_commands = database.add_subparsers(dest="db_command", required=True)

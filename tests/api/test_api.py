@@ -18,6 +18,7 @@ from tests.support.api import (
     HOSTILE_DETAILS,
     NOW,
     RESULT_FIELDS,
+    SIGNER,
     TOKEN,
     VAC,
     VCYCLE,
@@ -130,6 +131,8 @@ def test_results_shape_and_values(client):
         "vm_uuid": "vm-hostile",
         "machinetype": "pilot",
         "gathered_at": "vm-hostile.vac02.a.example",
+        "signature": "unsigned",
+        "signer": None,
     }
 
 
@@ -154,15 +157,26 @@ def test_results_newest_first_with_the_total(client):
         ({"since": (NOW - timedelta(hours=2)).astimezone().isoformat()}, 17),  # an offset
         ({"site": "SITE-AR", "until": iso(at(DAY, 36))}, 4),
         ({"metric": "org.lhcb.WN-none"}, 0),
+        ({"signature": "verified"}, 41),
+        ({"signature": "unsigned"}, 4),
+        ({"signature": "unsigned", "site": "SITE-B"}, 0),
     ],
 )
 def test_results_filters(client, filters, total):
     page = get(client, "/api/v1/results", limit=10000, **filters)
     assert page["total"] == total == len(page["results"])
     for row in page["results"]:
-        for key in ("site", "endpoint", "metric", "vo"):
+        for key in ("site", "endpoint", "metric", "vo", "signature"):
             if key in filters:
                 assert row[key] == filters[key]
+
+
+def test_results_not_checked_for_signatures_have_none(client):
+    page = get(client, "/api/v1/results", limit=10000, signature="none")
+    assert page["total"] == 65 - 41 - 4 == len(page["results"])
+    assert {(row["signature"], row["signer"]) for row in page["results"]} == {(None, None)}
+    verified = get(client, "/api/v1/results", endpoint="vac01.a.example", limit=1)["results"]
+    assert verified[0]["signer"] == SIGNER
 
 
 def test_since_and_until_split_the_results(client):
@@ -381,6 +395,7 @@ BAD = [
     ("/api/v1/results", {"limit": "10001"}, 422, "limit"),
     ("/api/v1/results", {"limit": "ten"}, 422, "limit"),
     ("/api/v1/results", {"offset": "-1"}, 422, "offset"),
+    ("/api/v1/results", {"signature": "forged"}, 422, "signature"),
     ("/api/v1/results", {"offset": str(10**30)}, 422, "offset"),
     ("/api/v1/results", {"site": "NO-SUCH-SITE"}, 404, "unknown site"),
     ("/api/v1/results", {"endpoint": "nowhere.example"}, 404, "unknown endpoint"),

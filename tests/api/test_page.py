@@ -176,6 +176,8 @@ def test_the_page_shows_sites_and_a_hostile_summary_as_text(
     )
     summaries = texts(browser, "#results .summary")
     assert HOSTILE in summaries  # literally, as text
+    # vac02's results carried no signature: each says so
+    assert texts(browser, "#results article .head .unsigned") == ["unsigned"] * 4
     assert HOSTILE_DETAILS in texts(browser, "#results pre")
     # no element was made of it: no image, no script ran
     assert browser.evaluate("document.querySelectorAll('img').length") == 0
@@ -203,3 +205,4 @@ def test_a_space_opens_from_its_link(browser, sqlite_server: Server):
     statuses = texts(browser, "#results .status")
     assert statuses.count("CRITICAL") == 4
     assert statuses.count("OK") == 4
+    assert texts(browser, "#results .unsigned") == []  # not checked: no flag

@@ -15,6 +15,7 @@ from tests.store.conftest import NOW, result
 from vmsam.demo.simulate import VMLayout, build_vm, write_config
 from vmsam.server.ingest import ingest, split_records
 from vmsam.server.store import Store
+from vmsam.server.trust import looks_signed
 from vmsam.shared.messages import encode
 from vmsam.vm.spool import Spool
 
@@ -143,7 +144,11 @@ def test_joboutputs_and_spool_of_the_real_hook(store, hook_vm):
         assert row.vm_uuid == layout.uuid
         assert row.gathered_at == layout.hostname
         assert row.vo == "lhcb"
-    # the same results again from the spool and from the message copies in joboutputs
+    # the same results again from the spool and from the message copies in joboutputs; the
+    # spool's elements are signed (the simulated VM has a proxy), and are unwrapped
+    elements = [path for path in layout.spool.rglob("*") if path.is_file()]
+    assert len(elements) == 4
+    assert all(looks_signed(path.read_bytes()) for path in elements)
     again = ingest(store, [layout.spool, layout.joboutputs])
     assert (again.saved.stored, again.saved.duplicates, again.saved.dead_letters) == (0, 12, 0)
 

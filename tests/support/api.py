@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ RESULT_FIELDS = {
     "vm_uuid",
     "machinetype",
     "gathered_at",
+    "signature",
+    "signer",
 }
 
 
@@ -122,10 +124,24 @@ def data_set() -> list[MetricResult]:
     return results
 
 
+# how the data set's results were signed: vac01's by its host certificate, vac02's not at
+# all (flagged), the others not checked
+SIGNER = "/DC=org/DC=example/CN=vac01.a.example"
+
+
+def signed(received: Received) -> Received:
+    host = received.result.host_name if received.result else ""
+    if host == "vac01.a.example":
+        return replace(received, signature="verified", signer=SIGNER)
+    if host == "vac02.a.example":
+        return replace(received, signature="unsigned")
+    return received
+
+
 def populate(url: str) -> None:
     store = Store(url)
     try:
-        batch = [Received.parse(encode(r), window=False) for r in data_set()]
+        batch = [signed(Received.parse(encode(r), window=False)) for r in data_set()]
         # two dead letters: bytes that are no record, and a record ARGO's window refuses
         batch.append(Received.parse(b"not a record \xff\xfe"))
         old = result("old.example", "SITE-OLD", "cvmfs", NOW - timedelta(days=10))

@@ -157,6 +157,9 @@ class Fleet:
             uuid=boot.uuid,
             paths=paths,
             config_file=home / "vmsam.toml",
+            # the demo moves each spooled result to its simulated boot time afterwards,
+            # which no signature would survive
+            sign="no",
         )
 
     def run(self, boot: Boot) -> BootOutcome:

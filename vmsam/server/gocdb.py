@@ -1,5 +1,7 @@
 """GOCDB's downtime XML (the ``get_downtime`` method of its programmatic interface) into
-the store's downtimes.
+the store's downtimes, and its service endpoints (``get_service_endpoint``) into allow-list
+lines: each endpoint's host certificate subject (``HOSTDN``) may report for its site and
+space.
 
 Only OUTAGE downtimes are downtimes for ARGO (a WARNING one announces at-risk work and
 changes nothing); the classification becomes the store's ``scheduled`` flag, and only
@@ -9,7 +11,9 @@ every DTD: no entity can expand or reach outside the document.
 
 from __future__ import annotations
 
+import shlex
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,8 +135,62 @@ def parse_downtimes(data: bytes) -> tuple[list[GocdbDowntime], int]:
     return found, ignored
 
 
+@dataclass(frozen=True)
+class GocdbEndpoint:
+    host_dn: str
+    site: str
+    hostname: str
+    service_type: str
+
+
+def parse_endpoints(data: bytes) -> tuple[list[GocdbEndpoint], int]:
+    """The service endpoints of a GOCDB document that name a host DN, and how many others
+    did not."""
+    if len(data) > MAX_BYTES:
+        raise GocdbError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    root = _tree(data)
+    if root.tag != "results":
+        raise GocdbError(f"the root element is <{root.tag[:40]}>, not GOCDB's <results>")
+    found: list[GocdbEndpoint] = []
+    without_dn = 0
+    for number, element in enumerate(root.iter("SERVICE_ENDPOINT"), 1):
+        where = f"service endpoint number {number}"
+        host_dn = _text(element, "HOSTDN")
+        if not host_dn:
+            without_dn += 1
+            continue
+        found.append(
+            GocdbEndpoint(
+                host_dn=host_dn,
+                site=_required(element, "SITENAME", where),
+                hostname=_required(element, "HOSTNAME", where),
+                service_type=_required(element, "SERVICE_TYPE", where),
+            )
+        )
+    return found, without_dn
+
+
+def allow_list_lines(endpoints: Iterable[GocdbEndpoint]) -> list[str]:
+    """Allow-list lines (vmsam.server.trust): each host DN with the site/space pairs of its
+    endpoints, in the order of the document."""
+    grants: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        grant = f"{endpoint.site}/{endpoint.hostname}"
+        if grant not in grants.setdefault(endpoint.host_dn, []):
+            grants[endpoint.host_dn].append(grant)
+    return [f"{_quoted(dn)}  {'  '.join(found)}" for dn, found in grants.items()]
+
+
+def _quoted(subject: str) -> str:
+    """A subject as the allow-list reads it: in double quotes, or shell-quoted when it
+    holds a quote or a backslash itself."""
+    if '"' in subject or "\\" in subject:
+        return shlex.quote(subject)
+    return f'"{subject}"'
+
+
 def read(path: Path) -> bytes:
-    """The bytes of a downtime file, refusing one too large to be GOCDB's."""
+    """The bytes of a GOCDB file, refusing one too large to be GOCDB's."""
     try:
         with path.open("rb") as stream:
             data = stream.read(MAX_BYTES + 1)

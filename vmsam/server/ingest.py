@@ -4,9 +4,11 @@ A path is a file or a directory walked recursively. Every regular file that hold
 records is read: a dirq spool's elements (one record each), plain message files (one or many
 records, each ended by ``EOT``), and joboutputs' ``vmsam-results.json`` (its ``messages``).
 Files holding no record (shutdown messages, logs, dirq's lock and temporary files) are
-skipped. Each record goes through the consumer's validation; ARGO's age window only with
-``window=True``, since an ingest is usually a backfill. A broken record becomes a dead letter
-whose headers name its file.
+skipped. A spool element the VM signed is one message whose record is taken out of its
+S/MIME wrapping, unverified (stored with no ``signature``: not checked). Each record goes
+through the consumer's validation; ARGO's age window only with ``window=True``, since an
+ingest is usually a backfill. A broken record becomes a dead letter whose headers name its
+file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vmsam.server.store import Received, SaveReport, Store
+from vmsam.server.trust import SmimeError, looks_signed, unwrapped
 from vmsam.shared.messages import REQUIRED
 
 BATCH = 1000
@@ -72,6 +75,11 @@ def _results_document(data: bytes) -> list[object] | None:
 
 def bodies(data: bytes) -> list[bytes | str] | None:
     """The message bodies a file holds, or None when it holds no WLCG record."""
+    if looks_signed(data):
+        try:
+            return [unwrapped(data)]
+        except SmimeError:
+            return [data]  # dead-lettered: not a record
     messages = _results_document(data)
     if messages is not None:
         # a message that is not a string cannot be a record: its JSON is dead-lettered

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     _Item = TypeVar("_Item")
 
 __all__ = [
+    "CHOICES",
     "DEFAULT_CONFIG",
     "DEFAULT_DESTINATION",
     "VM_SECTIONS",
@@ -133,11 +134,21 @@ class BrokerSettings(NamedTuple):
     # the STOMP ``host`` header; RabbitMQ reads it as its virtual host (usually "/"), and
     # stomp.py would otherwise send the broker's host name there
     vhost: str = ""
+    # signing each message (vmsam.vm.signing): auto, yes or no, and the credential
+    # off unless asked for: a signed body is S/MIME, which only a consumer that verifies
+    # (vmsam consume, APEL-style) reads; the standard WLCG record must reach every other
+    sign: str = "no"
+    sign_cert: str = ""
+    sign_key: str = ""
 
 
 class ConsumerSettings(NamedTuple):
     destination: str = DEFAULT_DESTINATION
     db: str = ""
+    # verifying signed messages (vmsam.server.trust); no ca_dir: nothing is verified
+    ca_dir: str = ""
+    allow_list: str = ""
+    unsigned: str = "flag"
 
 
 class OutputSettings(NamedTuple):
@@ -226,6 +237,11 @@ _LIMITS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("sampling", "fraction"): (0.0, 1.0, False),
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
+}
+# the strings that take one of a few words
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("broker", "sign"): ("auto", "yes", "no"),
+    ("consumer", "unsigned"): ("accept", "flag", "reject"),
 }
 _ENVIRONMENT = {"VMSAM_DB": ("consumer", "db"), "VMSAM_API_TOKEN": ("api", "token")}
 _BROKER_URL = re.compile(
@@ -462,7 +478,13 @@ def _coerce(
         return number
     if isinstance(default, tuple):
         return _to_words(value)
-    return _to_str(value)
+    text = _to_str(value)
+    choices = CHOICES.get((section, key))
+    if text is not None and choices is not None:
+        text = text.lower()
+        if text not in choices:
+            raise _Invalid(f"expected one of {', '.join(choices)}, got {_describe(text)}")
+    return text
 
 
 def _check_limits(section: str, key: str, number: float) -> None:

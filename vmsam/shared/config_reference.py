@@ -15,7 +15,7 @@ import math
 import sys
 from typing import Any
 
-from vmsam.shared.config import DEFAULT_CONFIG, VM_SECTIONS, Settings
+from vmsam.shared.config import CHOICES, DEFAULT_CONFIG, VM_SECTIONS, Settings
 
 __all__ = [
     "DESCRIPTIONS",
@@ -147,12 +147,35 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("broker", "ca_file"): "A PEM file of CA certificates trusted for the broker's certificate.",
     ("broker", "vhost"): "The STOMP `host` header. RabbitMQ reads it as its virtual host "
     "(usually `/`) and refuses the broker's host name, which is sent when this is empty.",
+    ("broker", "sign"): "Sign each message (S/MIME, as APEL's SSM does) so that the consumer "
+    "can tell who sent it. Off by default: a signed body is S/MIME, which ARGO's and other "
+    "WLCG consumers do not read; turn it on where the messages go to `vmsam consume` (or "
+    "another consumer that verifies S/MIME). `auto`: when a credential is found "
+    "(`sign_cert`), else unsigned with a note; `yes`: the same, but a missing credential "
+    "is reported as a problem; `no`: never. A credential that cannot be used never stops publishing: the messages go "
+    "unsigned and the hook's notes say why. Messages are signed when spooled, so a spooled "
+    "message stays verifiable.",
+    ("broker", "sign_cert"): "The certificate file (PEM) messages are signed with; it may "
+    "hold the chain (a proxy file holds the proxy, its key and the certificate it was made "
+    "from). Empty: `[broker] cert` when set, else `[paths] proxy`.",
+    ("broker", "sign_key"): "The private key file (PEM, unencrypted) of `sign_cert`. Empty: "
+    "`[broker] key` with `[broker] cert`, else the key in the certificate file.",
     # [consumer]
     ("consumer", "destination"): "What `vmsam consume` subscribes to: a queue, a topic or "
     "an ActiveMQ virtual topic's `/queue/Consumer.<group>.VirtualTopic.<name>`.",
     ("consumer", "db"): "The database of `vmsam consume` and `vmsam serve`: "
     "`sqlite:///<path>` or `postgresql://<user>:<password>@<host>/<database>`. "
     "Empty: `sqlite:///vmsam.db` in the working directory.",
+    ("consumer", "ca_dir"): "The CA directory signed messages are verified against (IGTF "
+    "layout, such as `/etc/grid-security/certificates`: `<hash>.0`/`<alias>.pem` "
+    "certificates, `<hash>.r0` CRLs, read again when they change). Empty: nothing is "
+    "verified; a signed message is only unwrapped.",
+    ("consumer", "allow_list"): "The allow-list file: which certificate subject may report "
+    'for which sites and spaces (docs/messages.md, "Signed messages"); read again '
+    "when it changes. Needed with `ca_dir`.",
+    ("consumer", "unsigned"): "What happens to an unsigned message when `ca_dir` is set: "
+    "`accept` (stored, not flagged), `flag` (stored with `signature` `unsigned`, shown in "
+    "the API and the page) or `reject` (dead-lettered).",
     # [outputs]
     ("outputs", "shutdown_on_critical"): "When a critical test is CRITICAL, write "
     "`shutdown_message` (`500 vmsam: <summaries>`) to joboutputs: the VM asks to be shut "
@@ -216,6 +239,8 @@ TYPES: dict[str, str] = {
 
 def _type(section: str, key: str, annotation: str) -> str:
     name = TYPES[annotation]
+    if (section, key) in CHOICES:
+        name = "one of " + ", ".join(f"`{choice}`" for choice in CHOICES[section, key])
     if (section, key) in RANGES:
         low, high, open_low = RANGES[section, key]
         if high == math.inf:

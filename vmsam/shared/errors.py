@@ -13,6 +13,7 @@ a person (a CLI prints it, the API answers it as a 4xx or 503); none carries a t
     │   ├── MJFError ........... a Machine/Job Features set could not be read
     │   │   └── MJFTimeout ..... ... its server did not answer in time
     │   ├── SpoolError ......... the durable spool cannot be created, written or read
+    │   ├── SigningError ....... the signing credential cannot be used (sent unsigned)
     │   └── JobOutputsError .... a file could not be written to joboutputs
     └── ServerError ............ on the monitoring server
         ├── StoreError ......... the database is unreachable or refused the work (retry)
@@ -58,6 +59,7 @@ __all__ = [
     "ReportError",
     "ServeError",
     "ServerError",
+    "SigningError",
     "SpoolError",
     "StoreError",
     "TargetUnreachable",
@@ -132,6 +134,10 @@ class MJFTimeout(MJFError):
 
 class SpoolError(VMError):
     """The spool cannot be created, written or read (full, read-only, not permitted)."""
+
+
+class SigningError(VMError):
+    """The credential messages are signed with cannot be read or used."""
 
 
 class JobOutputsError(VMError):

@@ -206,12 +206,16 @@ def _write_joboutputs(report: HookReport, settings: Settings, deadline: float) -
 
 def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) -> None:
     from vmsam.vm.publisher import DeliveryReport, Publisher, PublishError
+    from vmsam.vm.signing import sign_all
     from vmsam.vm.spool import Spool, SpoolError
 
+    # signed before spooling: what waits in the spool is what is sent, signature and all
+    bodies, notes = sign_all(report.messages, settings)
+    report.notes.extend(notes)
     spool: Spool | None = None
     try:
         spool = Spool(settings.paths.spool)
-        for body in report.messages:
+        for body in bodies:
             spool.add(body)
     except SpoolError as exc:
         report.notes.append(f"spool unusable ({exc}): publishing directly, best effort")
@@ -226,7 +230,7 @@ def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) 
         delivery: DeliveryReport = (
             publisher.deliver(spool, deadline)
             if spool
-            else publisher.publish_direct(report.messages, deadline)
+            else publisher.publish_direct(bodies, deadline)
         )
     except (PublishError, SpoolError) as exc:
         report.notes.append(f"not sent: {exc}")

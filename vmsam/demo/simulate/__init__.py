@@ -107,13 +107,15 @@ def write_config(
     uuid: str = "",
     paths: Mapping[str, Path | str] | None = None,
     config_file: Path | None = None,
+    sign: str = "auto",
 ) -> Path:
     """A vmsam.toml for the hook inside this simulated VM, as a site admin would write it.
 
     Network discovery is off: a simulated VM must never ask 169.254.169.25x. ``paths``
     replaces ``[paths]`` entries (an empty string leaves the key to discovery), so that
     several VMs can share one simulated tree with joboutputs, spool and MJF of their own;
-    ``config_file`` is where to write it (default ``layout.config_file``).
+    ``config_file`` is where to write it (default ``layout.config_file``); ``sign`` is
+    ``[broker] sign`` (``auto`` signs with the VM's simulated proxy).
     """
     layout = vm.layout
     entries: dict[str, Path | str] = {
@@ -153,6 +155,7 @@ def write_config(
         "[broker]",
         f"urls = {_toml_list(broker_urls or [])}",
         *([f'destination = "{destination}"'] if destination else []),
+        f'sign = "{sign}"',
         "[outputs]",
         f"shutdown_on_critical = {'true' if shutdown_on_critical else 'false'}",
     ]

@@ -32,7 +32,7 @@ VOMS_PORT = 15003
 # RFC 3820: id-pe-proxyCertInfo, and its value for a full-rights proxy:
 # SEQUENCE { proxyPolicy SEQUENCE { policyLanguage id-ppl-inheritAll } }
 PROXY_CERT_INFO = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
-_INHERIT_ALL = bytes.fromhex("300c300a06082b06010505071501")
+INHERIT_ALL = bytes.fromhex("300c300a06082b06010505071501")
 
 
 def now() -> datetime:
@@ -219,7 +219,7 @@ def proxy_pem(lifetime: timedelta) -> bytes:
         .serial_number(serial)
         .not_valid_before(min(now(), end) - timedelta(minutes=5))
         .not_valid_after(end)
-        .add_extension(x509.UnrecognizedExtension(PROXY_CERT_INFO, _INHERIT_ALL), critical=True)
+        .add_extension(x509.UnrecognizedExtension(PROXY_CERT_INFO, INHERIT_ALL), critical=True)
         .sign(user_key, hashes.SHA256())
     )
     return b"".join(

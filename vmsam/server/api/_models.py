@@ -189,6 +189,14 @@ class ResultModel(BaseModel):
     vm_uuid: str
     machinetype: str
     gathered_at: str
+    signature: Literal["verified", "unsigned"] | None = Field(
+        default=None,
+        description="verified: signed by an allowed signer; unsigned: carried no signature"
+        " (flagged by the consumer's policy); null: not checked",
+    )
+    signer: str | None = Field(
+        default=None, description="the verified signer's certificate subject (a proxy's owner)"
+    )
 
 
 class ResultsPage(BaseModel):

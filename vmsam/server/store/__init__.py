@@ -211,9 +211,11 @@ class Store:
         until: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        signature: str | None = None,
     ) -> tuple[int, list[StoredResult]]:
         """The total matching and one page of results with since <= timestamp < until,
-        newest first."""
+        newest first; ``signature`` "verified", "unsigned" or "none" (not checked) keeps
+        only those."""
         self._use()
         with translated(self.engine, "read results"), self.engine.connect() as connection:
             return _read.results(
@@ -226,6 +228,7 @@ class Store:
                 until=until,
                 limit=limit,
                 offset=offset,
+                signature=signature,
             )
 
     def dead_letters(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[DeadLetter]]:

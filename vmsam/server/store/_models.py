@@ -124,6 +124,9 @@ class Result(Base):
     perf_data: Mapped[str | None] = mapped_column(sa.Text)
     probe_duration: Mapped[str | None] = mapped_column(sa.Text)
     received_at: Mapped[datetime]
+    # "verified", "unsigned" (flagged by the consumer's policy) or NULL (not checked)
+    signature: Mapped[str | None] = mapped_column(sa.String(16))
+    signer: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Series(Base):

@@ -76,6 +76,7 @@ def results(
     until: datetime | None,
     limit: int,
     offset: int,
+    signature: str | None = None,
 ) -> tuple[int, list[StoredResult]]:
     _page(limit, offset)
     conditions: list[sa.ColumnElement[bool]] = []
@@ -91,6 +92,10 @@ def results(
         conditions.append(R.c.timestamp >= since)
     if until is not None:
         conditions.append(R.c.timestamp < until)
+    if signature is not None:
+        # "none": not checked (NULL)
+        column = R.c.signature
+        conditions.append(column.is_(None) if signature == "none" else column == signature)
     total = connection.execute(
         sa.select(sa.func.count()).select_from(R).where(*conditions)
     ).scalar_one()
@@ -108,6 +113,8 @@ def results(
             R.c.vm_uuid,
             R.c.machinetype,
             R.c.gathered_at,
+            R.c.signature,
+            R.c.signer,
         )
         .select_from(R.join(E, R.c.endpoint_id == E.c.id).join(S, R.c.site_id == S.c.id))
         .where(*conditions)

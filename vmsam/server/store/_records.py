@@ -99,6 +99,10 @@ class Received:
     received_at: datetime = field(default_factory=_now)
     result: MetricResult | None = None
     error: str | None = None
+    # how the message was signed (vmsam.server.trust): "verified", "unsigned" (flagged) or
+    # None (not checked), and the verified signer's subject
+    signature: str | None = None
+    signer: str | None = None
 
     def __post_init__(self) -> None:
         if (self.result is None) == (self.error is None):
@@ -156,6 +160,8 @@ class StoredResult:
     vm_uuid: str
     machinetype: str
     gathered_at: str
+    signature: str | None = None
+    signer: str | None = None
 
 
 @dataclass(frozen=True)

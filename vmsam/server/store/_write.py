@@ -44,6 +44,8 @@ _ROW = (
     "perf_data",
     "probe_duration",
     "received_at",
+    "signature",
+    "signer",
 )
 _COLUMNS = ", ".join(f'"{name}"' for name in _ROW)
 # SQLite's path: INSERTs of many rows each (at most _SQLITE_ROWS, and no more parameters
@@ -173,6 +175,8 @@ class Writer:
                     result.perf_data,
                     result.probe_duration,
                     moment(item.received_at),
+                    item.signature,
+                    item.signer,
                 )
             )
             member = (endpoint_id, site_id, vo)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -31,6 +31,10 @@ def list_results(
     vo: Annotated[Name | None, Query(description="VO")] = None,
     since: Annotated[Moment | None, Query(description="from this time on, inclusive")] = None,
     until: Annotated[Moment | None, Query(description="before this time, exclusive")] = None,
+    signature: Annotated[
+        Literal["verified", "unsigned", "none"] | None,
+        Query(description="how results were signed; none: not checked"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> ResultsPage:
@@ -45,6 +49,7 @@ def list_results(
         until=until,
         limit=limit,
         offset=offset,
+        signature=signature,
     )
     if total == 0:
         # nothing matched: say so plainly when a named site, endpoint or VO does not exist

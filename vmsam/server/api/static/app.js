@@ -479,11 +479,21 @@ function resultArticle(result) {
       statusBadge(result.status),
       el("strong", "metric", result.metric),
       el("span", "muted", `${result.timestamp} (${age(result.timestamp)})`),
+      ...signatureBadge(result),
     ),
     vm,
     el("p", "summary", result.summary),
     el("pre", "details", result.details),
   );
+}
+
+// a result that carried no signature where the consumer checks them: flagged, so that
+// nobody takes it for one a known VM sent
+function signatureBadge(result) {
+  if (result.signature !== "unsigned") return [];
+  const badge = el("span", "unsigned", "unsigned");
+  badge.title = "carried no signature: anyone who can write to the broker could have sent it";
+  return [badge];
 }
 
 function fillResults(target, results) {
