@@ -147,12 +147,15 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("broker", "ca_file"): "A PEM file of CA certificates trusted for the broker's certificate.",
     ("broker", "vhost"): "The STOMP `host` header. RabbitMQ reads it as its virtual host "
     "(usually `/`) and refuses the broker's host name, which is sent when this is empty.",
-    ("broker", "sign"): "Sign each message (S/MIME, as APEL's SSM does) so that the consumer "
-    "can tell who sent it. Off by default: a signed body is S/MIME, which ARGO's and other "
-    "WLCG consumers do not read; turn it on where the messages go to `vmsam consume` (or "
-    "another consumer that verifies S/MIME). `auto`: when a credential is found "
-    "(`sign_cert`), else unsigned with a note; `yes`: the same, but a missing credential "
-    "is reported as a problem; `no`: never. A credential that cannot be used never stops publishing: the messages go "
+    (
+        "broker",
+        "sign",
+    ): "Sign each message (S/MIME, as APEL's SSM does) so that the consumer can tell who sent "
+    "it. Off by default: a signed body is S/MIME, which ARGO's and other WLCG consumers do "
+    "not read; turn it on where the messages go to `vmsam consume` (or another consumer "
+    "that verifies S/MIME). `auto`: when a credential is found (`sign_cert`), else unsigned"
+    " with a note; `yes`: the same, but a missing credential is reported as a problem; "
+    "`no`: never. A credential that cannot be used never stops publishing: the messages go "
     "unsigned and the hook's notes say why. Messages are signed when spooled, so a spooled "
     "message stays verifiable.",
     ("broker", "sign_cert"): "The certificate file (PEM) messages are signed with; it may "
