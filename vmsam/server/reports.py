@@ -170,13 +170,26 @@ class _Period:
     vo: str
     now: datetime
 
-    def load(self, store: Store, **where: str | None) -> TimelineInput:
+    def load(self, store: Store, engine: Engine, **where: str | None) -> TimelineInput:
+        """The engine's input, the statuses those of the engine's threshold profile."""
         begin = _midnight(self.start)
         # results after now change nothing: days after now are left out, today ends at now
         until = min(_midnight(self.end) + timedelta(days=1), self.now)
         if until <= begin:
             until = _midnight(self.end) + timedelta(days=1)
-        return store.timeline_input(start=begin, end=until, vo=self.vo, **where)
+        thresholds = engine.profiles.thresholds
+        loaded = store.timeline_input(
+            start=begin, end=until, vo=self.vo, restatus=thresholds, **where
+        )
+        if loaded.unjudged:
+            assert thresholds is not None
+            _log.warning(
+                "threshold profile %s: %d results of covered metrics had perfdata without a"
+                " number for a covered label; their probe status was kept",
+                thresholds.name,
+                loaded.unjudged,
+            )
+        return loaded
 
 
 def ar_document(
@@ -217,9 +230,10 @@ def ar_document(
             days = _endpoint_days(store, engine, endpoint, service_type, period)
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
-    if granularity == "monthly":
-        return document(name, "monthly", monthly_figures(days))
-    return document(name, "daily", days)
+    chosen = document(
+        name, granularity, monthly_figures(days) if granularity == "monthly" else days
+    )
+    return {**chosen, "profile": engine.profiles.name}
 
 
 def _kept(
@@ -248,7 +262,7 @@ def _site_days(store: Store, engine: Engine, site: str, period: _Period) -> list
     kept, rest = _kept(store, period, "site", site)
     if kept and rest.end < rest.start:
         return kept
-    loaded = rest.load(store, site=site)
+    loaded = rest.load(store, engine, site=site)
     if not loaded.members:
         if site not in {known.name for known in store.sites()}:
             raise ReportError(f"unknown site {site!r:.80}")
@@ -286,7 +300,7 @@ def _endpoint_days(
     kept, rest = _kept(store, period, "endpoint", endpoint, kinds[0])
     if rest.end < rest.start:
         return kept
-    loaded = rest.load(store, endpoint=endpoint, service_type=kinds[0])
+    loaded = rest.load(store, engine, endpoint=endpoint, service_type=kinds[0])
     return kept + engine.endpoint_days(
         loaded.results,
         loaded.downtimes,
@@ -357,6 +371,7 @@ def ar_all_document(
         "granularity": granularity,
         "start": first.isoformat(),
         "end": last.isoformat(),
+        "profile": engine.profiles.name,
         "sites": listed,
     }
 
@@ -399,7 +414,7 @@ def _computed(
     """Every site's and endpoint's figures of the days of ``span`` (of ``only`` among them),
     computed in one load; the closed days are kept as ``source``'s."""
     version = store.version()  # before the load: what is stored after it is seen as new
-    loaded = span.load(store)
+    loaded = span.load(store, engine)
     computed = engine.all_days(
         loaded.results,
         loaded.downtimes,

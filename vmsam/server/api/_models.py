@@ -217,10 +217,17 @@ class ARFigure(BaseModel):
     down: float
 
 
+PROFILE_DESCRIPTION = (
+    "the profile set the figures were computed with: metrics/aggregation/operations, and"
+    " +thresholds when a threshold profile is in force"
+)
+
+
 class ARDocument(BaseModel):
     name: str
     granularity: Literal["daily", "monthly"]
     results: list[ARFigure]
+    profile: str = Field(description=PROFILE_DESCRIPTION)
 
 
 class EndpointAR(BaseModel):
@@ -244,6 +251,7 @@ class ARAllDocument(BaseModel):
     granularity: Literal["daily", "monthly"]
     start: str
     end: str
+    profile: str = Field(description=PROFILE_DESCRIPTION)
     sites: list[SiteAR]
 
 

@@ -26,6 +26,7 @@ from vmsam.server.store._engine import (
     upgrade,
 )
 from vmsam.server.store._models import DOWNTIME_ID_MAX
+from vmsam.server.store._read import Restatus
 from vmsam.server.store._records import (
     WINDOW_PAST,
     Actor,
@@ -62,6 +63,7 @@ __all__ = [
     "Member",
     "MetricStatus",
     "Received",
+    "Restatus",
     "SaveReport",
     "SiteStatus",
     "Store",
@@ -243,9 +245,11 @@ class Store:
         site: str | None = None,
         endpoint: str | None = None,
         service_type: str | None = None,
+        restatus: Restatus | None = None,
     ) -> TimelineInput:
         """The A/R engine's input for [start, end): results from start - 1 day (carry-over),
-        downtimes overlapping, site membership."""
+        downtimes overlapping, site membership; with ``restatus`` (a threshold profile),
+        the results' statuses as it derives them."""
         self._use()
         with translated(self.engine, "read results"), self.engine.connect() as connection:
             return _read.timeline_input(
@@ -256,6 +260,7 @@ class Store:
                 site=site,
                 endpoint=endpoint,
                 service_type=service_type,
+                restatus=restatus,
             )
 
     def tested_boots(

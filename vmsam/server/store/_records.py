@@ -300,6 +300,9 @@ class TimelineInput:
     results: list[TimelineRow]
     downtimes: list[Downtime]
     members: list[Member]
+    # with a threshold profile: results of covered metrics whose perfdata held no number
+    # for a covered label, which kept the probe's status
+    unjudged: int = 0
 
 
 class StoredFigures(NamedTuple):
