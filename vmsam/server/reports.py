@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from vmsam.server.availability import (
+    CAPACITY_LABEL,
+    KINDS,
     AvailabilityError,
     DayFigures,
     Engine,
     Profiles,
+    SiteGroup,
     dates,
+    group_days,
+    group_months,
     load_profiles,
+    site_capacities,
 )
 from vmsam.server.availability import monthly as monthly_figures
 from vmsam.server.availability import report as document
@@ -376,6 +382,89 @@ def ar_all_document(
     }
 
 
+def ar_groups_document(
+    store: Store,
+    groups: Sequence[SiteGroup],
+    *,
+    start: date | str,
+    end: date | str,
+    vo: str | None = None,
+    granularity: Granularity = "daily",
+    kind: str | None = None,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
+) -> dict[str, object]:
+    """Daily or monthly A/R of each group of sites (of ``kind`` alone if given), the
+    weighted mean of its sites' figures by ARGO's rule (vmsam.server.availability._groups),
+    with each member's weight: the groups file's, else the capacity its VMs reported in the
+    period (0 when they reported none)."""
+    if kind is not None and kind not in KINDS:
+        raise ReportError(f"kind {kind!r:.40} is not one of {', '.join(KINDS)}")
+    if granularity not in GRANULARITIES:
+        raise ReportError(
+            f"granularity {granularity!r:.40} is not one of {', '.join(GRANULARITIES)}"
+        )
+    # the sites' daily figures, from the every-site report (and its kept figures)
+    every = ar_all_document(store, start=start, end=end, vo=vo, profiles=profiles, now=now)
+    first, last, moment = _day(start, "start"), _day(end, "end"), _now(now)
+    days = [day for day in dates(first, last) if _midnight(day) < moment]
+    sites: list[dict[str, Any]] = every["sites"]  # type: ignore[assignment]
+    figures: dict[str, dict[date, tuple[float, float]]] = {
+        site["name"]: {
+            date.fromisoformat(row["date"]): (row["availability"], row["reliability"])
+            for row in site["results"]
+        }
+        for site in sites
+    }
+    reported = store.perf_data(
+        since=_midnight(first),
+        until=min(_midnight(last) + timedelta(days=1), moment),
+        vo=str(every["vo"]),
+        label=CAPACITY_LABEL,
+    )
+    capacities = site_capacities(reported)
+    listed = []
+    for group in groups:
+        if kind is not None and group.kind != kind:
+            continue
+        weights = {site: group.weights.get(site, capacities.get(site, 0.0)) for site in group.sites}
+        members = {site: figures[site] for site in group.sites if site in figures}
+        daily = group_days(days, members, weights)
+        chosen = group_months(daily) if granularity == "monthly" else daily
+        listed.append(
+            {
+                "name": group.name,
+                "kind": group.kind,
+                "results": [figure.as_result() for figure in chosen],
+                "members": [
+                    {
+                        "name": site,
+                        "weight": weights[site],
+                        "weight_source": _weight_source(group, site, capacities),
+                        "monitored": site in figures,
+                    }
+                    for site in group.sites
+                ],
+            }
+        )
+    return {
+        "vo": every["vo"],
+        "granularity": granularity,
+        "start": every["start"],
+        "end": every["end"],
+        "profile": every["profile"],
+        "groups": listed,
+    }
+
+
+def _weight_source(group: SiteGroup, site: str, capacities: Mapping[str, float]) -> str:
+    """Where a member's weight came from: ``file``, ``capacity`` (its VMs' hs06) or ``none``
+    (neither: weight 0, which ARGO's rule still counts as 1)."""
+    if site in group.weights:
+        return "file"
+    return "capacity" if site in capacities else "none"
+
+
 def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, list[StoredFigures]]:
     """Every site's and endpoint's figures of each day of the period that has begun."""
     days = [day for day in dates(period.start, period.end) if _midnight(day) < period.now]
@@ -670,6 +759,7 @@ __all__ = [
     "ReportError",
     "ar_all_document",
     "ar_document",
+    "ar_groups_document",
     "freshness",
     "parse_day",
     "parse_moment",

@@ -37,6 +37,7 @@ from vmsam.server.store._records import (
     EndpointStatus,
     Member,
     MetricStatus,
+    PerfRow,
     Received,
     SaveReport,
     SiteStatus,
@@ -62,6 +63,7 @@ __all__ = [
     "EndpointStatus",
     "Member",
     "MetricStatus",
+    "PerfRow",
     "Received",
     "Restatus",
     "SaveReport",
@@ -262,6 +264,12 @@ class Store:
                 service_type=service_type,
                 restatus=restatus,
             )
+
+    def perf_data(self, *, since: datetime, until: datetime, vo: str, label: str) -> list[PerfRow]:
+        """The perfdata of every result of ``vo`` in [since, until) naming ``label``."""
+        self._use()
+        with translated(self.engine, "read perfdata"), self.engine.connect() as connection:
+            return _read.perf_data(connection, since=since, until=until, vo=vo, label=label)
 
     def tested_boots(
         self, *, since: datetime, until: datetime, vo: str | None = None

@@ -21,6 +21,7 @@ from vmsam.server.store._records import (
     EndpointStatus,
     Member,
     MetricStatus,
+    PerfRow,
     SiteStatus,
     StoredResult,
     TimelineInput,
@@ -357,6 +358,25 @@ def tested_boots(
     connection: Connection, *, since: datetime, until: datetime, vo: str | None
 ) -> list[BootCount]:
     return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
+
+
+def perf_data(
+    connection: Connection, *, since: datetime, until: datetime, vo: str, label: str
+) -> list[PerfRow]:
+    """The perfdata of the results of ``vo`` in [since, until) that name ``label`` (the
+    text is parsed by the caller: the database only leaves out what cannot hold it)."""
+    pattern = f"%{label}=%"
+    query = (
+        sa.select(S.c.name, E.c.hostname, E.c.service_type, R.c.perf_data)
+        .select_from(R.join(E, R.c.endpoint_id == E.c.id).join(S, R.c.site_id == S.c.id))
+        .where(
+            R.c.timestamp >= since,
+            R.c.timestamp < until,
+            _equals(R.c.vo, vo),
+            R.c.perf_data.like(pattern),
+        )
+    )
+    return [PerfRow(*row) for row in connection.execute(query)]
 
 
 def _second(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:

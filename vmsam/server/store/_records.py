@@ -276,6 +276,15 @@ class TimelineRow(NamedTuple):
     status: str
 
 
+class PerfRow(NamedTuple):
+    """The perfdata of one result of an endpoint of ``site``."""
+
+    site: str
+    endpoint: str
+    service_type: str
+    perf_data: str
+
+
 @dataclass(frozen=True)
 class Member:
     """Endpoint ``endpoint``/``service_type`` belongs to ``site`` for ``vo`` from
