@@ -42,6 +42,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.MissingExtra, EXIT_CONFIG),
         (errors.BrokerConfigError, EXIT_CONFIG),
         (errors.ProfileError, EXIT_CONFIG),
+        (errors.GroupsError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
         (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
@@ -203,13 +204,29 @@ _AR_COLUMNS = ("availability", "reliability", "up", "unknown", "down")
 def _ar(args: argparse.Namespace) -> int:
     import json
 
-    from vmsam.server.availability import load_profiles
-    from vmsam.server.reports import ar_all_document, ar_document
+    from vmsam.server.availability import load_groups, load_profiles
+    from vmsam.server.reports import ar_all_document, ar_document, ar_groups_document
     from vmsam.shared.errors import ReportError
 
     profiles = load_profiles(args.profile) if args.profile else None
+    groups = load_groups(args.groups) if args.groups else None
+    if args.kind is not None and groups is None:
+        raise ReportError("--kind goes with --groups")
+    if args.endpoints and not args.all:
+        raise ReportError("--endpoints goes with --all")
     with _store(args.db) as store:
-        if args.all:
+        if groups is not None:
+            document = ar_groups_document(
+                store,
+                groups,
+                start=args.start,
+                end=args.end,
+                vo=args.vo,
+                granularity=args.granularity,
+                kind=args.kind,
+                profiles=profiles,
+            )
+        elif args.all:
             document = ar_all_document(
                 store,
                 start=args.start,
@@ -220,8 +237,6 @@ def _ar(args: argparse.Namespace) -> int:
                 profiles=profiles,
             )
         else:
-            if args.endpoints:
-                raise ReportError("--endpoints goes with --all")
             document = ar_document(
                 store,
                 site=args.site,
@@ -235,11 +250,47 @@ def _ar(args: argparse.Namespace) -> int:
             )
     if args.json:
         print(json.dumps(document))
+    elif groups is not None:
+        (_groups_csv if args.csv else _groups_table)(document)
     elif args.csv:
         _ar_csv(document)
     else:
         _ar_table(document)
     return 0
+
+
+_GROUP_COLUMNS = ("availability", "reliability")
+
+
+def _groups_csv(document: dict[str, Any]) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(("group", "kind", "date", *_GROUP_COLUMNS))
+    for group in document["groups"]:
+        for row in group["results"]:
+            writer.writerow(
+                (group["name"], group["kind"], row["date"], *(row[c] for c in _GROUP_COLUMNS))
+            )
+
+
+def _groups_table(document: dict[str, Any]) -> None:
+    for number, group in enumerate(document["groups"]):
+        if number:
+            print()
+        print(f"{group['name']} ({group['kind']}, {document['granularity']})")
+        members = ", ".join(
+            f"{m['name']} {m['weight']:g} ({m['weight_source']})"
+            + ("" if m["monitored"] else " not monitored")
+            for m in group["members"]
+        )
+        print(f"members: {members}")
+        print(f"{'date':<10}  {'availability':>12}  {'reliability':>11}")
+        for row in group["results"]:
+            print(
+                f"{row['date']:<10}  {_figure(row['availability']):>12}"
+                f"  {_figure(row['reliability']):>11}"
+            )
 
 
 def _ar_rows(document: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -600,6 +651,9 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     which.add_argument("--site", help="a site (its endpoints: AND of groups, OR of spaces)")
     which.add_argument("--endpoint", help="an endpoint (space): host name")
     which.add_argument("--all", action="store_true", help="every site of the VO")
+    which.add_argument(
+        "--groups", metavar="FILE", help="each group of sites of FILE, weighted (TOML or JSON)"
+    )
     ar.add_argument("--service-type", help="the endpoint's service type (needed if it has several)")
     ar.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     ar.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC), inclusive")
@@ -608,6 +662,9 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     ar.add_argument("--profile", help="profile file overriding the shipped profiles")
     ar.add_argument(
         "--endpoints", action="store_true", help="with --all: every endpoint of each site too"
+    )
+    ar.add_argument(
+        "--kind", choices=("tier", "federation", "country"), help="with --groups: of this kind"
     )
     output = ar.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="the JSON document of the API")

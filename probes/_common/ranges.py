@@ -1,34 +1,33 @@
-"""Thresholds in Nagios range syntax, judged with nagiosplugin.Range.
-
-A range names the values that are fine; a value outside it alerts: ``10`` alerts outside
-0..10, ``10:`` below 10, ``~:10`` above 10, ``5:10`` outside 5..10, and ``@5:10`` (inverted)
-alerts inside 5..10.
-"""
+"""Thresholds in Nagios range syntax, judged with nagiosplugin.Range: how the probes build,
+show and explain them. The grammar itself (``parse_range``) is vmsam.shared.ranges, which
+the server's threshold profiles use too."""
 
 from __future__ import annotations
 
 import math
-import re
 from decimal import Decimal
 
 from nagiosplugin import Range
 
-_NUMBER = r"-?[0-9]+(?:\.[0-9]+)?"
-# the monitoring-plugins grammar; nagiosplugin.Range alone also takes "1_0" or " 10"
-_RANGE = re.compile(rf"@?(?:{_NUMBER}|(?:{_NUMBER}|~)?:(?:{_NUMBER})?)")
+from vmsam.shared.ranges import parse_range
+
+__all__ = [
+    "EVERYTHING",
+    "at_least",
+    "at_most",
+    "breach",
+    "is_lower_bound",
+    "nested",
+    "parse_range",
+    "plain",
+    "range_text",
+    "readable",
+    "scaled",
+    "span",
+]
 
 # matches every value: the threshold that never alerts
 EVERYTHING = Range("~:")
-
-
-def parse_range(text: str) -> Range:
-    """A range from its text; ValueError for text that is not one."""
-    if not _RANGE.fullmatch(text):
-        raise ValueError(f"not a Nagios range: {text!r}")
-    try:
-        return Range(text)
-    except ValueError:
-        raise ValueError(f"not a Nagios range (start above end): {text!r}") from None
 
 
 def plain(number: float) -> str:

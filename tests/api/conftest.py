@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.api import Server, populate, running_server
+from tests.support.api import TOKEN, Server, populate, running_server
 from tests.support.postgres import fresh_database
 
 
@@ -33,10 +33,24 @@ def db_url(
         yield url
 
 
+# the groups of sites of /api/v1/ar/groups: the data set's sites, and one it does not hold
+GROUPS = """
+[[groups]]
+name = "ALL"
+kind = "federation"
+sites = ["SITE-A", "SITE-B", "SITE-AR", "SITE-DT", "SITE-ELSEWHERE"]
+weights = { SITE-A = 10 }
+"""
+
+
 @pytest.fixture(scope="module")
 def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``vmsam serve`` over the data set, with TOKEN configured for writes."""
-    with running_server(db_url, tmp_path_factory.mktemp("serve")) as running:
+    """``vmsam serve`` over the data set, with TOKEN configured for writes and GROUPS."""
+    directory = tmp_path_factory.mktemp("serve")
+    groups = directory / "groups.toml"
+    groups.write_text(GROUPS)
+    config = f'[api]\ntoken = "{TOKEN}"\ngroups = "{groups}"\n'
+    with running_server(db_url, directory, config_text=config) as running:
         yield running
 
 

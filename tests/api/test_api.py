@@ -251,6 +251,39 @@ def test_monthly_ar_averages_the_days(client):
     assert math.isclose(month["availability"], up / (1.00000001 - unknown) * 100, abs_tol=1e-4)
 
 
+def test_every_ar_answer_names_the_profile_in_force(client):
+    span = {"start": str(DAY), "end": str(DAY), "vo": "lhcb"}
+    for path, extra in (
+        ("/api/v1/ar/sites/SITE-AR", {}),
+        ("/api/v1/ar/endpoints/ar.example", {"service_type": VAC}),
+        ("/api/v1/ar/sites", {}),
+        ("/api/v1/ar/groups", {}),
+    ):
+        assert get(client, path, **span, **extra)["profile"] == "vmsam_wn/vmsam_critical/vmsam_ops"
+
+
+def test_groups_ar_weighs_the_sites_of_the_configured_groups(client):
+    document = get(client, "/api/v1/ar/groups", start=str(DAY), end=str(DAY), vo="lhcb")
+    (group,) = document["groups"]
+    assert (group["name"], group["kind"]) == ("ALL", "federation")
+    members = {m["name"]: m for m in group["members"]}
+    assert members["SITE-A"]["weight_source"] == "file"
+    assert members["SITE-ELSEWHERE"]["monitored"] is False
+    sites = get(client, "/api/v1/ar/sites", start=str(DAY), end=str(DAY), vo="lhcb")["sites"]
+    # the data set reports no HS06: every other site weighs 0, counted as 1 by ARGO's rule
+    weights = {name: (11 if name == "SITE-A" else 1) for name in members}
+    defined = {
+        site["name"]: site["results"][0]["availability"]
+        for site in sites
+        if site["name"] in members and site["results"][0]["availability"] >= 0
+    }
+    expected = sum(a * weights[name] for name, a in defined.items()) / sum(
+        weights[name] for name in defined
+    )
+    assert math.isclose(group["results"][0]["availability"], expected, abs_tol=1e-5)
+    assert get(client, "/api/v1/ar/groups", **ONE_DAY, kind="tier")["groups"] == []
+
+
 def test_downtime_needs_the_token_then_counts(client):
     path = "/api/v1/ar/endpoints/dt.example"
     (before,) = ar(client, path, DAY, DAY, vo="lhcb")
@@ -433,6 +466,10 @@ BAD = [
     ("/api/v1/ar/sites/%ff%fe", ONE_DAY, 404, "unknown site"),
     ("/api/v1/ar/sites/" + "x" * 3000, ONE_DAY, 422, "site"),
     ("/api/v1/ar/endpoints/nowhere.example", ONE_DAY, 404, "unknown endpoint"),
+    ("/api/v1/ar/groups", {**ONE_DAY, "kind": "region"}, 422, "kind"),
+    ("/api/v1/ar/groups", {**ONE_DAY, "vo": "cms"}, 404, "vo"),
+    ("/api/v1/ar/groups", {**ONE_DAY, "end": "2024-03-01"}, 422, "before"),
+    ("/api/v1/ar/groups", {**ONE_DAY, "granularity": "hourly"}, 422, "granularity"),
     ("/api/v1/ar/endpoints/ar.example", {**ONE_DAY, "service_type": "ARC-CE"}, 404, "service type"),
 ]
 
@@ -520,6 +557,7 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/ar/sites",
         "/api/v1/ar/sites/{site}",
         "/api/v1/ar/endpoints/{endpoint}",
+        "/api/v1/ar/groups",
         "/api/v1/downtimes",
         "/api/v1/downtimes/{downtime_id}",
         "/api/v1/audit",

@@ -30,6 +30,8 @@ from vmsam.server.reports import ReportError, ar_document, freshness
 from vmsam.server.store import Store
 
 ENGINE = Engine()
+# the shipped profiles' name, which every A/R answer carries
+PROFILE = "vmsam_wn/vmsam_critical/vmsam_ops"
 METRICS = tuple(f"org.{VO}.WN-{test}" for test in TESTS)
 
 
@@ -77,7 +79,7 @@ def test_site_and_endpoint_documents_equal_the_engine_and_the_reference(store: S
     days = ENGINE.site_days(
         samples, windows, members, site="SITE-A", vo=VO, start=start, end=end, now=LATER
     )
-    assert site == report("SITE-A", "daily", days)
+    assert site == {**report("SITE-A", "daily", days), "profile": PROFILE}
     assert rows(site) == reference_ar.site_days(
         ENGINE.profiles, samples, windows, members, site="SITE-A", vo=VO, start=start, end=end
     )
@@ -129,6 +131,7 @@ def test_the_second_worked_example_with_a_stored_downtime(store: Store) -> None:
     assert document == {
         "name": "SITE-A",
         "granularity": "daily",
+        "profile": PROFILE,
         "results": [
             {
                 "date": "2024-03-05",
@@ -174,7 +177,7 @@ def test_monthly_documents_average_the_days_of_each_month(store: Store) -> None:
     days = ENGINE.site_days(
         samples, [], [member], site="SITE-A", vo=VO, start=start, end=end, now=LATER
     )
-    assert document == report("SITE-A", "monthly", monthly(days))
+    assert document == {**report("SITE-A", "monthly", monthly(days)), "profile": PROFILE}
     feb, march = rows(document)
     assert (feb["date"], march["date"]) == ("2024-02", "2024-03")
     # Feb 27 absent (site not yet there: MISSING), 28 half MISSING, 29 all OK

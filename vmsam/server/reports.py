@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from vmsam.server.availability import (
+    CAPACITY_LABEL,
+    KINDS,
     AvailabilityError,
     DayFigures,
     Engine,
     Profiles,
+    SiteGroup,
     dates,
+    group_days,
+    group_months,
     load_profiles,
+    site_capacities,
 )
 from vmsam.server.availability import monthly as monthly_figures
 from vmsam.server.availability import report as document
@@ -170,13 +176,26 @@ class _Period:
     vo: str
     now: datetime
 
-    def load(self, store: Store, **where: str | None) -> TimelineInput:
+    def load(self, store: Store, engine: Engine, **where: str | None) -> TimelineInput:
+        """The engine's input, the statuses those of the engine's threshold profile."""
         begin = _midnight(self.start)
         # results after now change nothing: days after now are left out, today ends at now
         until = min(_midnight(self.end) + timedelta(days=1), self.now)
         if until <= begin:
             until = _midnight(self.end) + timedelta(days=1)
-        return store.timeline_input(start=begin, end=until, vo=self.vo, **where)
+        thresholds = engine.profiles.thresholds
+        loaded = store.timeline_input(
+            start=begin, end=until, vo=self.vo, restatus=thresholds, **where
+        )
+        if loaded.unjudged:
+            assert thresholds is not None
+            _log.warning(
+                "threshold profile %s: %d results of covered metrics had perfdata without a"
+                " number for a covered label; their probe status was kept",
+                thresholds.name,
+                loaded.unjudged,
+            )
+        return loaded
 
 
 def ar_document(
@@ -217,9 +236,10 @@ def ar_document(
             days = _endpoint_days(store, engine, endpoint, service_type, period)
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
-    if granularity == "monthly":
-        return document(name, "monthly", monthly_figures(days))
-    return document(name, "daily", days)
+    chosen = document(
+        name, granularity, monthly_figures(days) if granularity == "monthly" else days
+    )
+    return {**chosen, "profile": engine.profiles.name}
 
 
 def _kept(
@@ -248,7 +268,7 @@ def _site_days(store: Store, engine: Engine, site: str, period: _Period) -> list
     kept, rest = _kept(store, period, "site", site)
     if kept and rest.end < rest.start:
         return kept
-    loaded = rest.load(store, site=site)
+    loaded = rest.load(store, engine, site=site)
     if not loaded.members:
         if site not in {known.name for known in store.sites()}:
             raise ReportError(f"unknown site {site!r:.80}")
@@ -286,7 +306,7 @@ def _endpoint_days(
     kept, rest = _kept(store, period, "endpoint", endpoint, kinds[0])
     if rest.end < rest.start:
         return kept
-    loaded = rest.load(store, endpoint=endpoint, service_type=kinds[0])
+    loaded = rest.load(store, engine, endpoint=endpoint, service_type=kinds[0])
     return kept + engine.endpoint_days(
         loaded.results,
         loaded.downtimes,
@@ -357,8 +377,92 @@ def ar_all_document(
         "granularity": granularity,
         "start": first.isoformat(),
         "end": last.isoformat(),
+        "profile": engine.profiles.name,
         "sites": listed,
     }
+
+
+def ar_groups_document(
+    store: Store,
+    groups: Sequence[SiteGroup],
+    *,
+    start: date | str,
+    end: date | str,
+    vo: str | None = None,
+    granularity: Granularity = "daily",
+    kind: str | None = None,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
+) -> dict[str, object]:
+    """Daily or monthly A/R of each group of sites (of ``kind`` alone if given), the
+    weighted mean of its sites' figures by ARGO's rule (vmsam.server.availability._groups),
+    with each member's weight: the groups file's, else the capacity its VMs reported in the
+    period (0 when they reported none)."""
+    if kind is not None and kind not in KINDS:
+        raise ReportError(f"kind {kind!r:.40} is not one of {', '.join(KINDS)}")
+    if granularity not in GRANULARITIES:
+        raise ReportError(
+            f"granularity {granularity!r:.40} is not one of {', '.join(GRANULARITIES)}"
+        )
+    # the sites' daily figures, from the every-site report (and its kept figures)
+    every = ar_all_document(store, start=start, end=end, vo=vo, profiles=profiles, now=now)
+    first, last, moment = _day(start, "start"), _day(end, "end"), _now(now)
+    days = [day for day in dates(first, last) if _midnight(day) < moment]
+    sites: list[dict[str, Any]] = every["sites"]  # type: ignore[assignment]
+    figures: dict[str, dict[date, tuple[float, float]]] = {
+        site["name"]: {
+            date.fromisoformat(row["date"]): (row["availability"], row["reliability"])
+            for row in site["results"]
+        }
+        for site in sites
+    }
+    reported = store.perf_data(
+        since=_midnight(first),
+        until=min(_midnight(last) + timedelta(days=1), moment),
+        vo=str(every["vo"]),
+        label=CAPACITY_LABEL,
+    )
+    capacities = site_capacities(reported)
+    listed = []
+    for group in groups:
+        if kind is not None and group.kind != kind:
+            continue
+        weights = {site: group.weights.get(site, capacities.get(site, 0.0)) for site in group.sites}
+        members = {site: figures[site] for site in group.sites if site in figures}
+        daily = group_days(days, members, weights)
+        chosen = group_months(daily) if granularity == "monthly" else daily
+        listed.append(
+            {
+                "name": group.name,
+                "kind": group.kind,
+                "results": [figure.as_result() for figure in chosen],
+                "members": [
+                    {
+                        "name": site,
+                        "weight": weights[site],
+                        "weight_source": _weight_source(group, site, capacities),
+                        "monitored": site in figures,
+                    }
+                    for site in group.sites
+                ],
+            }
+        )
+    return {
+        "vo": every["vo"],
+        "granularity": granularity,
+        "start": every["start"],
+        "end": every["end"],
+        "profile": every["profile"],
+        "groups": listed,
+    }
+
+
+def _weight_source(group: SiteGroup, site: str, capacities: Mapping[str, float]) -> str:
+    """Where a member's weight came from: ``file``, ``capacity`` (its VMs' hs06) or ``none``
+    (neither: weight 0, which ARGO's rule still counts as 1)."""
+    if site in group.weights:
+        return "file"
+    return "capacity" if site in capacities else "none"
 
 
 def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, list[StoredFigures]]:
@@ -399,7 +503,7 @@ def _computed(
     """Every site's and endpoint's figures of the days of ``span`` (of ``only`` among them),
     computed in one load; the closed days are kept as ``source``'s."""
     version = store.version()  # before the load: what is stored after it is seen as new
-    loaded = span.load(store)
+    loaded = span.load(store, engine)
     computed = engine.all_days(
         loaded.results,
         loaded.downtimes,
@@ -655,6 +759,7 @@ __all__ = [
     "ReportError",
     "ar_all_document",
     "ar_document",
+    "ar_groups_document",
     "freshness",
     "parse_day",
     "parse_moment",

@@ -159,6 +159,7 @@ class ApiSettings(NamedTuple):
     token: str = ""
     token_file: str = ""
     cors_origins: tuple[str, ...] = ()
+    groups: str = ""
 
 
 class Settings(NamedTuple):

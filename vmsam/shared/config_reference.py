@@ -200,6 +200,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "port) whose pages may read and write the API from a browser (CORS); `*` for any. "
     "Empty: none, no `Access-Control-Allow-Origin` is ever sent. Credentials (cookies) "
     "are never allowed: a bearer token is sent by the page's script itself.",
+    ("api", "groups"): "A groups file (TOML, or JSON by its `.json` suffix): groups of sites "
+    "(`kind` tier, federation or country) whose weighted A/R `GET /api/v1/ar/groups` gives "
+    '(docs/availability.md, "Groups of sites"). Read once at start; a file that cannot be '
+    "used stops `vmsam serve` with exit status 78. Empty: no groups, the route answers 404.",
 }
 
 # environment variable -> (the key it overrides, or None) and what it is for

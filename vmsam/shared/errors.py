@@ -23,6 +23,7 @@ a person (a CLI prints it, the API answers it as a 4xx or 503); none carries a t
         │   └── DuplicateDowntime  the same downtime is stored already
         ├── AvailabilityError .. a request the A/R engine cannot answer
         │   ├── ProfileError ... a profile file that is unusable
+        │   ├── GroupsError .... a groups file (sites in tiers, federations, ...) unusable
         │   └── FreshnessError . a sampling rate or target out of range
         │       ├── TargetUnreachable  more VM starts needed than there are
         │       └── PlanError ........ what ``vmsam plan`` says it cannot do
@@ -48,6 +49,7 @@ __all__ = [
     "DuplicateDowntime",
     "FreshnessError",
     "GocdbError",
+    "GroupsError",
     "JobOutputsError",
     "MJFError",
     "MJFTimeout",
@@ -185,6 +187,10 @@ class AvailabilityError(ServerError, ValueError):
 
 class ProfileError(AvailabilityError):
     """A profile file that cannot be read or does not describe complete profiles."""
+
+
+class GroupsError(AvailabilityError):
+    """A groups file that cannot be read or does not describe groups of sites."""
 
 
 class FreshnessError(AvailabilityError):

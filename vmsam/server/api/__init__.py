@@ -33,7 +33,7 @@ from vmsam.server.api._metrics import RequestMetrics, new_registry
 from vmsam.server.api._models import Problem
 from vmsam.server.api._tokens import Tokens
 from vmsam.server.api.routers import ar, audit, deadletters, downtimes, health, results, sites
-from vmsam.server.availability import Profiles
+from vmsam.server.availability import Profiles, load_groups
 from vmsam.server.store import Store, StoreError
 from vmsam.shared.config import Settings
 from vmsam.shared.errors import ServeError
@@ -172,7 +172,8 @@ def create_app(
     """The app over ``store``; writes and authenticated reads need a token of
     ``settings.api`` (``token``, ``token_file``); A/R uses ``profiles`` (the shipped ones when
     None); answers are cached as ``cache`` says (vmsam.server.api._cache; the defaults when
-    None). ServeError for ``[api] cors_origins`` that are no origins."""
+    None). ServeError for ``[api] cors_origins`` that are no origins, GroupsError for an
+    ``[api] groups`` file that cannot be used."""
     origins = _cors_origins(settings.api.cors_origins)
     app = FastAPI(
         title="vmsam dashboard",
@@ -188,6 +189,7 @@ def create_app(
     app.state.settings = settings
     app.state.tokens = Tokens(settings.api.token, settings.api.token_file)
     app.state.profiles = profiles
+    app.state.groups = load_groups(settings.api.groups) if settings.api.groups else None
     app.state.freshness = FreshnessCache(store, profiles)
     app.state.registry = new_registry()
     app.state.response_cache = ResponseCache(store.version, cache or CachePolicy())

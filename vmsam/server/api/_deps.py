@@ -14,12 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vmsam.server.api._freshness import FreshnessCache
 from vmsam.server.api._tokens import TokenFileError, Tokens
-from vmsam.server.availability import Profiles
+from vmsam.server.availability import Profiles, SiteGroup
 from vmsam.server.store import Actor, Store
 
 __all__ = [
     "CallerDep",
     "FreshnessDep",
+    "GroupsDep",
     "ProfilesDep",
     "StoreDep",
     "require_known",
@@ -43,7 +44,13 @@ def _profiles(request: Request) -> Profiles | None:
     return profiles
 
 
+def _groups(request: Request) -> tuple[SiteGroup, ...] | None:
+    groups: tuple[SiteGroup, ...] | None = request.app.state.groups
+    return groups
+
+
 StoreDep = Annotated[Store, Depends(_store)]
+GroupsDep = Annotated[tuple[SiteGroup, ...] | None, Depends(_groups)]
 FreshnessDep = Annotated[FreshnessCache, Depends(_freshness)]
 ProfilesDep = Annotated[Profiles | None, Depends(_profiles)]
 

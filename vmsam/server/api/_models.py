@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
+from vmsam.server.availability import Kind
 from vmsam.server.reports import parse_moment
 
 __all__ = [
     "ARAllDocument",
     "ARDocument",
     "ARFigure",
+    "ARGroupsDocument",
     "AuditEntryModel",
     "AuditPage",
     "Conflict",
@@ -225,10 +227,17 @@ class ARFigure(BaseModel):
     down: float
 
 
+PROFILE_DESCRIPTION = (
+    "the profile set the figures were computed with: metrics/aggregation/operations, and"
+    " +thresholds when a threshold profile is in force"
+)
+
+
 class ARDocument(BaseModel):
     name: str
     granularity: Literal["daily", "monthly"]
     results: list[ARFigure]
+    profile: str = Field(description=PROFILE_DESCRIPTION)
 
 
 class EndpointAR(BaseModel):
@@ -252,7 +261,41 @@ class ARAllDocument(BaseModel):
     granularity: Literal["daily", "monthly"]
     start: str
     end: str
+    profile: str = Field(description=PROFILE_DESCRIPTION)
     sites: list[SiteAR]
+
+
+class GroupFigure(BaseModel):
+    date: str = Field(description="YYYY-MM-DD (daily) or YYYY-MM (monthly)")
+    availability: float = Field(description="percent, weighted over the sites; -1 if undefined")
+    reliability: float = Field(description="percent, weighted over the sites; -1 if undefined")
+
+
+class GroupMember(BaseModel):
+    name: str = Field(description="a site")
+    weight: float = Field(description="its weight (ARGO's rule counts weight + 1)")
+    weight_source: Literal["file", "capacity", "none"] = Field(
+        description="the groups file; the HS06 its VMs reported; none (weight 0)"
+    )
+    monitored: bool = Field(description="whether the store has figures of it for the VO")
+
+
+class GroupAR(BaseModel):
+    name: str
+    kind: Kind
+    results: list[GroupFigure]
+    members: list[GroupMember]
+
+
+class ARGroupsDocument(BaseModel):
+    """Each group of sites of the groups file, its A/R the weighted mean of its sites'."""
+
+    vo: str
+    granularity: Literal["daily", "monthly"]
+    start: str
+    end: str
+    profile: str = Field(description=PROFILE_DESCRIPTION)
+    groups: list[GroupAR]
 
 
 Description = Annotated[str, Field(max_length=4096)]

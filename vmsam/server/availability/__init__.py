@@ -21,6 +21,16 @@ from vmsam.server.availability._figures import (
     report,
     round_half_up,
 )
+from vmsam.server.availability._groups import (
+    CAPACITY_LABEL,
+    KINDS,
+    Kind,
+    SiteGroup,
+    group_days,
+    group_months,
+    load_groups,
+    site_capacities,
+)
 from vmsam.server.availability._inputs import (
     DowntimeRow,
     DowntimeWindow,
@@ -31,10 +41,13 @@ from vmsam.server.availability._inputs import (
     SiteSampleRow,
 )
 from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
+from vmsam.server.availability._thresholds import ThresholdProfile
 from vmsam.server.availability._time import dates
-from vmsam.shared.errors import AvailabilityError, ProfileError
+from vmsam.shared.errors import AvailabilityError, GroupsError, ProfileError
 
 __all__ = [
+    "CAPACITY_LABEL",
+    "KINDS",
     "STATES",
     "UNDEFINED",
     "AvailabilityError",
@@ -43,6 +56,8 @@ __all__ = [
     "DowntimeWindow",
     "Engine",
     "Granularity",
+    "GroupsError",
+    "Kind",
     "Membership",
     "MembershipRow",
     "PeriodFigures",
@@ -51,11 +66,17 @@ __all__ = [
     "Sample",
     "SampleRow",
     "SiteDays",
+    "SiteGroup",
     "SiteSampleRow",
+    "ThresholdProfile",
     "aggregate",
     "dates",
+    "group_days",
+    "group_months",
+    "load_groups",
     "load_profiles",
     "monthly",
     "report",
     "round_half_up",
+    "site_capacities",
 ]

@@ -3,7 +3,9 @@
 The shipped defaults live in ``profiles/*.json`` in ARGO's own document shapes, so a
 deployment can drop in ARGO's profiles. An override file (JSON, or TOML by its suffix) holds
 any of the sections ``operations``, ``metrics`` and ``aggregation``, each a whole document of
-that shape; the sections it leaves out keep the shipped defaults.
+that shape; the sections it leaves out keep the shipped defaults. It may add a
+``thresholds`` section, a threshold profile (vmsam.server.availability._thresholds), which
+the shipped profiles do not have.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from vmsam.server.availability._thresholds import ThresholdProfile, threshold_profile
 from vmsam.shared.errors import ProfileError
 
 # The states are fixed (docs/availability.md: which of them count as up, unknown and down is
@@ -26,6 +29,9 @@ STATE_INDEX = {name: i for i, name in enumerate(STATES)}
 OK, WARNING, UNKNOWN, MISSING, CRITICAL, DOWNTIME = range(len(STATES))
 
 SECTIONS = ("operations", "metrics", "aggregation")
+THRESHOLDS = "thresholds"
+# what a section of an override file without a name of its own is called
+_UNNAMED = "custom"
 _VO = "{vo}"
 
 # table[a][b] is the state "a op b", indexed by STATE_INDEX
@@ -91,12 +97,31 @@ class Profiles:
     operations: Operations
     metrics: MetricProfile
     aggregation: Aggregation
+    thresholds: ThresholdProfile | None = None
+    # the documents' names (metrics, aggregation, operations): what A/R answers are under
+    names: tuple[str, str, str] = field(default=(_UNNAMED, _UNNAMED, _UNNAMED))
+
+    @property
+    def name(self) -> str:
+        """The profile set in force, as every A/R answer names it:
+        ``metrics/aggregation/operations``, and ``+thresholds`` when a threshold profile is
+        active (``vmsam_wn/vmsam_critical/vmsam_ops+strict``)."""
+        named = "/".join(self.names)
+        return named if self.thresholds is None else f"{named}+{self.thresholds.name}"
 
     @property
     def fingerprint(self) -> str:
         """16 hex digits that differ between profiles giving different figures: what stored
-        figures record they were computed with."""
-        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+        figures record they were computed with. A threshold profile changes it; without
+        one it is what it was before threshold profiles existed, so kept figures stay
+        current across the upgrade (names change no figure and take no part)."""
+        shape = (
+            f"Profiles(operations={self.operations!r}, metrics={self.metrics!r},"
+            f" aggregation={self.aggregation!r})"
+        )
+        if self.thresholds is not None:
+            shape += repr(self.thresholds)
+        return hashlib.sha256(shape.encode()).hexdigest()[:16]
 
 
 def load_profiles(path: str | Path | None = None) -> Profiles:
@@ -111,6 +136,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
     }
     if path is not None:
         sections.update(_read_override(Path(path)))
+    thresholds = sections.pop(THRESHOLDS, None)
     operations = _operations(sections["operations"])
     aggregation = _aggregation(sections["aggregation"])
     for op in (
@@ -120,7 +146,18 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
         *(op for g in aggregation.groups for op in g.services.values()),
     ):
         operations.table(op)
-    return Profiles(operations, _metrics(sections["metrics"]), aggregation)
+    return Profiles(
+        operations,
+        _metrics(sections["metrics"]),
+        aggregation,
+        None if thresholds is None else threshold_profile(thresholds),
+        (_name(sections["metrics"]), _name(sections["aggregation"]), _name(sections["operations"])),
+    )
+
+
+def _name(document: Any) -> str:
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) and name else _UNNAMED
 
 
 def _read_override(path: Path) -> dict[str, Any]:
@@ -133,12 +170,14 @@ def _read_override(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ProfileError(f"profile file {path} is not valid: {exc}") from None
     if not isinstance(document, dict) or not document:
-        raise ProfileError(f"profile file {path} must hold a table of {', '.join(SECTIONS)}")
-    unknown = sorted(set(document) - set(SECTIONS))
+        raise ProfileError(
+            f"profile file {path} must hold a table of {', '.join((*SECTIONS, THRESHOLDS))}"
+        )
+    unknown = sorted(set(document) - {*SECTIONS, THRESHOLDS})
     if unknown:
         raise ProfileError(
             f"profile file {path}: unknown section(s) {', '.join(unknown)}"
-            f" (expected {', '.join(SECTIONS)})"
+            f" (expected {', '.join((*SECTIONS, THRESHOLDS))})"
         )
     return document
 

@@ -26,6 +26,7 @@ from vmsam.server.store._engine import (
     upgrade,
 )
 from vmsam.server.store._models import DOWNTIME_ID_MAX
+from vmsam.server.store._read import Restatus
 from vmsam.server.store._records import (
     WINDOW_PAST,
     Actor,
@@ -36,6 +37,7 @@ from vmsam.server.store._records import (
     EndpointStatus,
     Member,
     MetricStatus,
+    PerfRow,
     Received,
     SaveReport,
     SiteStatus,
@@ -61,7 +63,9 @@ __all__ = [
     "EndpointStatus",
     "Member",
     "MetricStatus",
+    "PerfRow",
     "Received",
+    "Restatus",
     "SaveReport",
     "SiteStatus",
     "Store",
@@ -246,9 +250,11 @@ class Store:
         site: str | None = None,
         endpoint: str | None = None,
         service_type: str | None = None,
+        restatus: Restatus | None = None,
     ) -> TimelineInput:
         """The A/R engine's input for [start, end): results from start - 1 day (carry-over),
-        downtimes overlapping, site membership."""
+        downtimes overlapping, site membership; with ``restatus`` (a threshold profile),
+        the results' statuses as it derives them."""
         self._use()
         with translated(self.engine, "read results"), self.engine.connect() as connection:
             return _read.timeline_input(
@@ -259,7 +265,14 @@ class Store:
                 site=site,
                 endpoint=endpoint,
                 service_type=service_type,
+                restatus=restatus,
             )
+
+    def perf_data(self, *, since: datetime, until: datetime, vo: str, label: str) -> list[PerfRow]:
+        """The perfdata of every result of ``vo`` in [since, until) naming ``label``."""
+        self._use()
+        with translated(self.engine, "read perfdata"), self.engine.connect() as connection:
+            return _read.perf_data(connection, since=since, until=until, vo=vo, label=label)
 
     def tested_boots(
         self, *, since: datetime, until: datetime, vo: str | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import groupby
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +21,7 @@ from vmsam.server.store._records import (
     EndpointStatus,
     Member,
     MetricStatus,
+    PerfRow,
     SiteStatus,
     StoredResult,
     TimelineInput,
@@ -33,6 +35,18 @@ _CHUNK = 20_000
 # PostgreSQL's work_mem while it sorts the results of a period (the default is 4 MB)
 _SORT_MEMORY = "256MB"
 _WORST = {severity: status for status, severity in SEVERITY.items()}
+
+
+class Restatus(Protocol):
+    """What a threshold profile does to the statuses the engine is handed
+    (vmsam.server.availability.ThresholdProfile)."""
+
+    def covers(self, metric: str) -> bool: ...
+
+    def derive(self, metric: str, status: str, perf_data: str | None) -> str | None:
+        """The status to use; None when the perfdata cannot be judged (the probe's stays)."""
+        ...
+
 
 R = m.RESULTS
 E = m.ENDPOINTS
@@ -353,6 +367,25 @@ def tested_boots(
     return [BootCount(*row) for row in connection.execute(tested_boots_query(since, until, vo))]
 
 
+def perf_data(
+    connection: Connection, *, since: datetime, until: datetime, vo: str, label: str
+) -> list[PerfRow]:
+    """The perfdata of the results of ``vo`` in [since, until) that name ``label`` (the
+    text is parsed by the caller: the database only leaves out what cannot hold it)."""
+    pattern = f"%{label}=%"
+    query = (
+        sa.select(S.c.name, E.c.hostname, E.c.service_type, R.c.perf_data)
+        .select_from(R.join(E, R.c.endpoint_id == E.c.id).join(S, R.c.site_id == S.c.id))
+        .where(
+            R.c.timestamp >= since,
+            R.c.timestamp < until,
+            _equals(R.c.vo, vo),
+            R.c.perf_data.like(pattern),
+        )
+    )
+    return [PerfRow(*row) for row in connection.execute(query)]
+
+
 def _second(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
     """The whole second a stored timestamp falls in (the engine's unit), for comparing."""
     if dialect.name == "sqlite":
@@ -429,6 +462,90 @@ def _status_changes(
     )
 
 
+def _ordered_rows(
+    connection: Connection, conditions: Sequence[sa.ColumnElement[bool]], covered: list[str]
+) -> sa.Select[Any]:
+    """Every row matching ``conditions`` in the order of ``_status_changes``' window, with
+    the perfdata of the ``covered`` metrics (NULL for the others: not worth carrying)."""
+    perf = sa.case((R.c.metric.in_(covered), R.c.perf_data), else_=sa.null()) if covered else None
+    return (
+        sa.select(
+            R.c.endpoint_id,
+            R.c.metric,
+            R.c.vo,
+            R.c.site_id,
+            R.c.timestamp,
+            R.c.status,
+            (perf if perf is not None else sa.null()).label("perf_data"),
+        )
+        .where(*conditions)
+        .order_by(R.c.endpoint_id, R.c.metric, R.c.timestamp, R.c.gathered_at, R.c.vm_uuid)
+    )
+
+
+class _Derived:
+    """Rows of one (endpoint, metric) in time order, their status derived by a threshold
+    profile, and the count of those it could not judge."""
+
+    def __init__(self, restatus: Restatus) -> None:
+        self.restatus = restatus
+        self.unjudged = 0
+
+    def status(self, metric: str, status: str, perf_data: str | None) -> str:
+        derived = self.restatus.derive(metric, status, perf_data)
+        if derived is None:
+            self.unjudged += 1
+            return status
+        return derived
+
+
+def _changes(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows of one (endpoint, metric), in time order, that ``_status_changes`` would
+    keep, judged on their (derived) status: ``(site_id, moment, status, ...)`` each."""
+    seconds = [row[1].replace(microsecond=0) for row in rows]
+    last = len(rows) - 1
+    for i, row in enumerate(rows):
+        if i == 0:
+            yield row
+            continue
+        previous = rows[i - 1]
+        if (
+            row[2] != previous[2]
+            or row[1].date() != previous[1].date()
+            or seconds[i - 1] == seconds[i]
+            or (i < last and seconds[i + 1] == seconds[i])
+            or (i > 1 and seconds[i - 2] == seconds[i - 1])
+            or previous[0] != row[0]
+            or (i < last and rows[i + 1][0] != row[0])
+        ):
+            yield row
+
+
+def _derived_changes(
+    connection: Connection,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    derived: _Derived,
+) -> Iterable[tuple[int, str, str, int, datetime, str]]:
+    """With a threshold profile the stored statuses are not the ones that count, so the
+    database cannot tell which rows change something: every row is read in order, its
+    status derived, and the changes found here with the same rule."""
+    covered = [
+        metric
+        for metric in connection.execute(sa.select(SERIES.c.metric).distinct()).scalars()
+        if derived.restatus.covers(metric)
+    ]
+    rows = connection.execution_options(yield_per=_CHUNK).execute(
+        _ordered_rows(connection, conditions, covered)
+    )
+    for (endpoint_id, metric), series in groupby(rows, key=lambda row: (row[0], row[1])):
+        judged = [
+            (site_id, stamp, derived.status(metric, status, perf), row_vo)
+            for _, _, row_vo, site_id, stamp, status, perf in series
+        ]
+        for site_id, moment, status, row_vo in _changes(judged):
+            yield endpoint_id, metric, row_vo, site_id, moment, status
+
+
 def _members(connection: Connection, conditions: Sequence[sa.ColumnElement[bool]]) -> list[Member]:
     query = (
         sa.select(E.c.hostname, E.c.service_type, S.c.name, MEMBERS.c.vo, MEMBERS.c.first_seen)
@@ -455,7 +572,10 @@ def timeline_input(
     site: str | None,
     endpoint: str | None,
     service_type: str | None,
+    restatus: Restatus | None = None,
 ) -> TimelineInput:
+    """The engine's input; with ``restatus`` (a threshold profile) the statuses it derives,
+    and the changes found on them."""
     if end <= start:
         raise ValueError("the end of the period must come after its start")
     endpoints = {
@@ -492,14 +612,20 @@ def timeline_input(
         # sort of a month's rows fits in memory rather than in temporary files
         connection.exec_driver_sql("SET LOCAL jit = off")
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{_SORT_MEMORY}'")
-    rows = connection.execution_options(yield_per=_CHUNK).execute(
-        _status_changes(connection.dialect, conditions)
-    )
+    derived = _Derived(restatus) if restatus is not None else None
+    utc = m.UTCDateTime()
+    dialect = connection.dialect
+    rows: Iterable[tuple[Any, ...]]
+    if derived is None:
+        rows = connection.execution_options(yield_per=_CHUNK).execute(
+            _status_changes(connection.dialect, conditions)
+        )
+    else:
+        # their timestamps come as datetimes already: the changes were found on them
+        rows = _derived_changes(connection, conditions, derived)
     # the hot loop of a month's load (hundreds of thousands of rows): no type processing per
     # row; each distinct timestamp is converted once and each distinct string kept once, so
     # the rows share their objects
-    utc = m.UTCDateTime()
-    dialect = connection.dialect
     moments: dict[Any, datetime] = {}
     shared: dict[str, str] = {}
     share = shared.setdefault
@@ -509,7 +635,9 @@ def timeline_input(
     for endpoint_id, metric, row_vo, site_id, stamp, status in rows:
         moment = moments.get(stamp)
         if moment is None:
-            moment = moments[stamp] = utc.process_result_value(stamp, dialect)  # type: ignore[assignment]
+            moment = moments[stamp] = (
+                stamp if derived is not None else utc.process_result_value(stamp, dialect)  # type: ignore[assignment]
+            )
         append(
             row(
                 TimelineRow,
@@ -533,4 +661,5 @@ def timeline_input(
         start=start,
         end=end,
     )
-    return TimelineInput(start, end, results, overlapping, found_members)
+    unjudged = derived.unjudged if derived is not None else 0
+    return TimelineInput(start, end, results, overlapping, found_members, unjudged)

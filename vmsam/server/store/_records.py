@@ -282,6 +282,15 @@ class TimelineRow(NamedTuple):
     status: str
 
 
+class PerfRow(NamedTuple):
+    """The perfdata of one result of an endpoint of ``site``."""
+
+    site: str
+    endpoint: str
+    service_type: str
+    perf_data: str
+
+
 @dataclass(frozen=True)
 class Member:
     """Endpoint ``endpoint``/``service_type`` belongs to ``site`` for ``vo`` from
@@ -306,6 +315,9 @@ class TimelineInput:
     results: list[TimelineRow]
     downtimes: list[Downtime]
     members: list[Member]
+    # with a threshold profile: results of covered metrics whose perfdata held no number
+    # for a covered label, which kept the probe's status
+    unjudged: int = 0
 
 
 class StoredFigures(NamedTuple):

@@ -8,10 +8,18 @@ from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from vmsam.server.api._deps import ProfilesDep, StoreDep
-from vmsam.server.api._models import ARAllDocument, ARDocument, Day, Name, errors
+from vmsam.server.api._deps import GroupsDep, ProfilesDep, StoreDep
+from vmsam.server.api._models import (
+    ARAllDocument,
+    ARDocument,
+    ARGroupsDocument,
+    Day,
+    Name,
+    errors,
+)
 from vmsam.server.api.routers import API_PREFIX
-from vmsam.server.reports import ar_all_document, ar_document
+from vmsam.server.availability import Kind
+from vmsam.server.reports import ar_all_document, ar_document, ar_groups_document
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/ar",
@@ -27,7 +35,7 @@ VoQuery = Annotated[
 ]
 
 
-Document = TypeVar("Document", ARDocument, ARAllDocument)
+Document = TypeVar("Document", ARDocument, ARAllDocument, ARGroupsDocument)
 
 
 def _answer(model: type[Document], compute: Callable[[], dict[str, object]]) -> Document:
@@ -70,6 +78,46 @@ def all_sites_ar(
             vo=vo,
             granularity=granularity,
             endpoints=endpoints,
+            profiles=profiles,
+        ),
+    )
+
+
+@router.get(
+    "/groups",
+    response_model=ARGroupsDocument,
+    responses=errors(404, e404="unknown vo, or no groups file configured ([api] groups)"),
+)
+def groups_ar(
+    *,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    groups: GroupsDep,
+    start: Start,
+    end: End,
+    granularity: GranularityQuery = "daily",
+    vo: VoQuery = None,
+    kind: Annotated[
+        Kind | None,
+        Query(description="only the groups of this kind"),
+    ] = None,
+) -> ARGroupsDocument:
+    """Each group of sites of ``[api] groups``: the weighted mean of its sites' daily A/R
+    (ARGO's rule: weights + 1, sites at -1 left out), monthly the mean of those days."""
+    if groups is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "no groups file is configured ([api] groups)"
+        )
+    return _answer(
+        ARGroupsDocument,
+        lambda: ar_groups_document(
+            store,
+            groups,
+            start=start,
+            end=end,
+            vo=vo,
+            granularity=granularity,
+            kind=kind,
             profiles=profiles,
         ),
     )
