@@ -44,9 +44,11 @@ def test_a_short_soak_with_every_fault_keeps_every_message_once() -> None:
     assert (c.dead_lettered, c.hostile_missing, c.not_hostile) == (c.hostile, 0, 0)
     assert set(c.reasons) == set(KINDS)
     assert c.ar_equal
-    # the day's figures are made of the results: not the trivial ones of an empty store
+    # the day's figures are made of the results (not the trivial ones of an empty store),
+    # and the first site's downtime counts in its reliability
     day = c.ar[0].from_store[0]
-    assert 0 < float(str(day["availability"])) < 100
+    availability, reliability = float(str(day["availability"])), float(str(day["reliability"]))
+    assert 0 < availability < reliability <= 100
 
 
 def _result(i: int, day: datetime) -> MetricResult:

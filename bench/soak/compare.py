@@ -70,7 +70,7 @@ def compare_results(ledger: Ledger, store: Store, into: Comparison) -> None:
     into.unexpected = sum(n for key, n in counts.items() if key not in ledger.valid)
 
 
-_SUBJECT = re.compile(r"/DC=[^ ]*(?: [^ /]*)*?/CN=[^ )]+")
+_SUBJECT = re.compile(r"/DC=.*?(?=$| is not | not allowed )")
 _QUOTED = re.compile(r"'[^']*'")
 
 

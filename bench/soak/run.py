@@ -225,7 +225,7 @@ def run(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         day = midnight - timedelta(days=1)
         ledger = Ledger()
-        _declare_downtime(services.database.url, grid.spaces[0].name, day, ledger)
+        _declare_downtime(services.database.url, grid, day, ledger)
         fleet = Fleet(
             spaces=grid.spaces,
             root=root / "vms",
@@ -293,18 +293,24 @@ def run(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     return outcome
 
 
-def _declare_downtime(url: str, space: str, day: datetime, ledger: Ledger) -> None:
-    """A scheduled downtime of one space on the simulated day, as its admins would declare
-    it through the API: reliability then differs from availability."""
-    window = DowntimeWindow(
-        space, pki.SERVICE_TYPE, day + timedelta(hours=6), day + timedelta(hours=8, minutes=30)
-    )
+def _declare_downtime(url: str, grid: pki.Grid, day: datetime, ledger: Ledger) -> None:
+    """A scheduled downtime of every space of the first site on the simulated day, as its
+    admins would declare it through the API: the site's reliability then differs from its
+    availability (a downtime of one space would not show: a site's spaces are ORed)."""
+    start, end = day + timedelta(hours=6), day + timedelta(hours=8, minutes=30)
+    first = grid.sites[0]
+    windows = [
+        DowntimeWindow(space.name, pki.SERVICE_TYPE, start, end)
+        for space in grid.spaces
+        if space.site == first
+    ]
     store = Store(url)
     try:
-        store.add_downtime(window.endpoint, window.service_type, window.start, window.end)
+        for window in windows:
+            store.add_downtime(window.endpoint, window.service_type, window.start, window.end)
     finally:
         store.close()
-    ledger.downtimes.append(window)
+    ledger.downtimes.extend(windows)
 
 
 def plan_faults(plan: Plan) -> list[Fault]:
