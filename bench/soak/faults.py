@@ -25,7 +25,7 @@ class Fault:
 
 
 @dataclass
-class Done:
+class Injected:
     fault: Fault
     started: float
     seconds: float  # down and back up again, restart included
@@ -62,7 +62,7 @@ class Injector:
     ) -> None:
         self.faults = faults
         self._kill, self._restart = kill, restart
-        self.done: list[Done] = []
+        self.done: list[Injected] = []
         self._thread = threading.Thread(target=self._run, name="soak-faults", daemon=True)
 
     def start(self) -> None:
@@ -83,6 +83,8 @@ class Injector:
                 self._restart[fault.kind](fault)
             except Exception as exc:  # noqa: BLE001 - a service that did not come back fails the run
                 error = f"{type(exc).__name__}: {exc}"
-            self.done.append(Done(fault, started - self._begin, time.monotonic() - started, error))
+            self.done.append(
+                Injected(fault, started - self._begin, time.monotonic() - started, error)
+            )
             if error:
                 return

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.soak import pki
 from bench.soak.compare import Comparison, compare
 from bench.soak.consumers import Consumers
-from bench.soak.faults import Done, Fault, Injector
+from bench.soak.faults import Fault, Injected, Injector
 from bench.soak.faults import plan as fault_plan
 from bench.soak.fleet import Fleet
 from bench.soak.hostile import KINDS, HostileFactory, HostileSender
@@ -72,7 +72,7 @@ class Outcome:
     plan: Plan
     valid_published: int = 0
     hostile_published: int = 0
-    faults: list[Done] = field(default_factory=list)
+    faults: list[Injected] = field(default_factory=list)
     comparison: Comparison = field(default_factory=Comparison)
     commits: Counter[str] = field(default_factory=Counter)
     exit_codes: list[int] = field(default_factory=list)
