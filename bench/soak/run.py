@@ -26,7 +26,7 @@ from bench.soak.postgres import PrivatePostgres
 from tests.support.activemq import ActiveMQ
 from tests.support.consumer import Drain
 from vmsam.server.availability import DowntimeWindow
-from vmsam.server.store import Store
+from vmsam.server.store import Store, StoreError
 from vmsam.shared.config import BrokerSettings
 
 # how long the drain may take at most, and how long nothing may happen before it gives up
@@ -111,7 +111,9 @@ class Outcome:
         return all(passed for _, passed in self.checks())
 
 
-def wait(predicate: Callable[[], bool], timeout: float) -> bool:
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``predicate`` came true within ``timeout``. Not ``wait_until`` of the tests'
+    support: its 50 ms poll would ask the database and every consumer 20 times a second."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -162,30 +164,22 @@ class _Services:
             self.database.start()
 
 
-def _counts(url: str) -> tuple[int, int]:
-    store = Store(url)
-    try:
-        return store.results(limit=1)[0], store.dead_letters(limit=1)[0]
-    finally:
-        store.close()
-
-
 class _Drain:
     """Waits until the store holds everything the record says was published and the
     consumers are idle; or, when something is missing, until nothing has happened for
     ``QUIET`` seconds (what is missing then is lost)."""
 
-    def __init__(self, services: _Services, expected: tuple[int, int]) -> None:
-        self._services = services
+    def __init__(self, consumers: Consumers, store: Store, expected: tuple[int, int]) -> None:
+        self._consumers, self._store = consumers, store
         self._expected = expected
         self._last: tuple[object, ...] | None = None
         self._since = time.monotonic()
 
     def settled(self) -> bool:
-        activity = self._services.consumers.activity()
+        activity = self._consumers.activity()
         try:
-            counts = _counts(self._services.database.url)
-        except Exception:  # noqa: BLE001 - the database may be restarting: not settled yet
+            counts = self._store.results(limit=1)[0], self._store.dead_letters(limit=1)[0]
+        except StoreError:  # the database is not back yet: not settled
             return False
         state = (activity, counts)
         now = time.monotonic()
@@ -210,51 +204,63 @@ def _workspace(keep: Path | None) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
-    outcome = Outcome(plan)
-    with _workspace(plan.keep) as root, contextlib.ExitStack() as stack:
-        grid = pki.build(root / "grid", plan.sites, plan.spaces_per_site)
+class _Run:
+    """The phases of one run, in the services, grid and record they share."""
+
+    def __init__(
+        self, plan: Plan, root: Path, stack: contextlib.ExitStack, say: Callable[[str], None]
+    ):
+        self.plan, self.root, self.say = plan, root, say
+        self.grid = pki.build(root / "grid", plan.sites, plan.spaces_per_site)
+        say(f"grid: {len(self.grid.sites)} sites, {len(self.grid.spaces)} spaces")
+        self.services = _Services(root, self.grid, plan, stack)
         say(
-            f"grid: {len(grid.sites)} sites, {len(grid.spaces)} spaces, CA directory and allow-list"
+            f"services: ActiveMQ {self.services.broker.address}, PostgreSQL 127.0.0.1:"
+            f"{self.services.database.port}, {plan.consumers} consumers"
+            f" on {self.services.destination}"
         )
-        services = _Services(root, grid, plan, stack)
-        say(
-            f"services: ActiveMQ {services.broker.address}, PostgreSQL 127.0.0.1:"
-            f"{services.database.port}, {plan.consumers} consumers on {services.destination}"
-        )
+        self.store = Store(self.services.database.url)
+        stack.callback(self.store.close)
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        day = midnight - timedelta(days=1)
-        ledger = Ledger()
-        _declare_downtime(services.database.url, grid, day, ledger)
+        self.day = midnight - timedelta(days=1)
+        self.ledger = Ledger()
+        _declare_downtime(self.store, self.grid, self.day, self.ledger)
+
+    def publish(self, stack: contextlib.ExitStack, outcome: Outcome) -> Fleet:
+        """Boot the VMs, send the hostile messages and inject the faults; returns once
+        every VM has booted and every fault and hostile message is done."""
+        plan, services = self.plan, self.services
         fleet = Fleet(
-            spaces=grid.spaces,
-            root=root / "vms",
+            spaces=self.grid.spaces,
+            root=self.root / "vms",
             broker=BrokerSettings(
                 urls=(services.broker.address,), destination=services.destination
             ),
-            ledger=ledger,
+            ledger=self.ledger,
             boots=plan.boots,
             rate=plan.boots_per_second,
-            day=day,
+            day=self.day,
             seed=plan.seed,
         )
         stack.callback(fleet.close)
         hostile = HostileSender(
-            HostileFactory(grid, root / "forgers", day, plan.seed),
-            ledger,
+            HostileFactory(self.grid, self.root / "forgers", self.day, plan.seed),
+            self.ledger,
             services.broker.address,
             services.destination,
             count=plan.hostile_count,
             seconds=plan.seconds,
             seed=plan.seed,
         )
-        faults = plan_faults(plan)
+        faults = fault_plan(
+            plan.faults, plan.faults_per_kind, plan.seconds, plan.consumers, plan.seed
+        )
         injector = Injector(
             faults,
-            {kind: services.kill for kind in plan.faults},
-            {kind: services.restart for kind in plan.faults},
+            dict.fromkeys(plan.faults, services.kill),
+            dict.fromkeys(plan.faults, services.restart),
         )
-        say(
+        self.say(
             f"publishing: {plan.boots} boots at {plan.boots_per_second:g}/s (4 results each),"
             f" {plan.hostile_count} hostile, {len(faults)} faults, seed {plan.seed}"
         )
@@ -264,36 +270,60 @@ def run(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
         injector.start()
         injector.join()
         hostile.join()
-        wait(lambda: fleet.booted >= plan.boots, DRAIN_TIMEOUT)
+        _wait_for(lambda: fleet.booted >= plan.boots, DRAIN_TIMEOUT)
         outcome.publish_seconds = time.monotonic() - begin
         for done in injector.done:
-            say(
+            self.say(
                 f"  fault {done.fault.kind:8} at {done.started:6.1f} s,"
                 f" back after {done.seconds:5.1f} s {done.error}"
             )
-        begin = time.monotonic()
-        spools_empty = wait(lambda: fleet.pending() == 0, DRAIN_TIMEOUT)
-        drain = _Drain(services, (len(ledger.valid), len(ledger.hostile)))
-        outcome.drained = spools_empty and wait(drain.settled, DRAIN_TIMEOUT)
-        outcome.drain_seconds = time.monotonic() - begin
-        outcome.exit_codes = services.consumers.stop()
-        outcome.commits = services.consumers.commits()
-        outcome.left_on_queue = len(Drain(services.broker.address, services.destination).collect())
-        store = Store(services.database.url)
-        stack.callback(store.close)
-        now = datetime.now(UTC)
-        outcome.comparison = compare(
-            ledger, store, grid.sites, pki.VO, start=day.date(), end=now.date(), now=now
-        )
-        outcome.valid_published = len(ledger.valid)
         outcome.hostile_published = hostile.sent
         outcome.faults = injector.done
+        outcome.errors += hostile.errors
+        return fleet
+
+    def drain(self, fleet: Fleet, outcome: Outcome) -> None:
+        """Every spool empty, everything stored or given up, the consumers stopped and the
+        queue emptied by a bare subscriber."""
+        begin = time.monotonic()
+        spools_empty = _wait_for(lambda: fleet.pending() == 0, DRAIN_TIMEOUT)
+        expected = (len(self.ledger.valid), len(self.ledger.hostile))
+        drain = _Drain(self.services.consumers, self.store, expected)
+        outcome.drained = spools_empty and _wait_for(drain.settled, DRAIN_TIMEOUT)
+        outcome.drain_seconds = time.monotonic() - begin
+        consumers = self.services.consumers
+        outcome.exit_codes = consumers.stop()
+        outcome.commits = consumers.commits()
+        broker, destination = self.services.broker.address, self.services.destination
+        outcome.left_on_queue = len(Drain(broker, destination).collect())
+        outcome.valid_published = len(self.ledger.valid)
         outcome.attempts, outcome.retries = fleet.attempts, fleet.retries
-        outcome.errors = [*fleet.errors, *hostile.errors]
+        outcome.errors += fleet.errors
+
+    def compare(self, outcome: Outcome) -> None:
+        now = datetime.now(UTC)
+        outcome.comparison = compare(
+            self.ledger,
+            self.store,
+            self.grid.sites,
+            pki.VO,
+            start=self.day.date(),
+            end=now.date(),
+            now=now,
+        )
+
+
+def run(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
+    outcome = Outcome(plan)
+    with _workspace(plan.keep) as root, contextlib.ExitStack() as stack:
+        soak = _Run(plan, root, stack, say)
+        fleet = soak.publish(stack, outcome)
+        soak.drain(fleet, outcome)
+        soak.compare(outcome)
     return outcome
 
 
-def _declare_downtime(url: str, grid: pki.Grid, day: datetime, ledger: Ledger) -> None:
+def _declare_downtime(store: Store, grid: pki.Grid, day: datetime, ledger: Ledger) -> None:
     """A scheduled downtime of every space of the first site on the simulated day, as its
     admins would declare it through the API: the site's reliability then differs from its
     availability (a downtime of one space would not show: a site's spaces are ORed)."""
@@ -304,14 +334,6 @@ def _declare_downtime(url: str, grid: pki.Grid, day: datetime, ledger: Ledger) -
         for space in grid.spaces
         if space.site == first
     ]
-    store = Store(url)
-    try:
-        for window in windows:
-            store.add_downtime(window.endpoint, window.service_type, window.start, window.end)
-    finally:
-        store.close()
+    for window in windows:
+        store.add_downtime(window.endpoint, window.service_type, window.start, window.end)
     ledger.downtimes.extend(windows)
-
-
-def plan_faults(plan: Plan) -> list[Fault]:
-    return fault_plan(plan.faults, plan.faults_per_kind, plan.seconds, plan.consumers, plan.seed)
