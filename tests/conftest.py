@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests import nagios
 from vmsam.demo.simulate import VMLayout, build_vm
 
 BIN = Path(sys.executable).parent
+
+# no deadline: how long an example takes depends on the machine's other load, and a test
+# must not fail on wall-clock time
+settings.register_profile("vmsam", deadline=None)
+settings.load_profile("vmsam")
 
 # every skip for lack of root gives a reason that starts so: the end of the run counts them
 ROOT_REASON = "needs root"

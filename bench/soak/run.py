@@ -97,6 +97,7 @@ class Outcome:
             ("no hostile message stored", c.unexpected == 0),
             ("every hostile message dead-lettered", c.hostile_missing == 0),
             ("dead letters only of hostile messages", c.not_hostile == 0),
+            ("each hostile message dead-lettered once", c.dead_letter_copies == 0),
             ("each hostile kind with its reason", not c.wrong_reason),
             ("queue empty at the end", self.left_on_queue == 0),
             ("consumers exit 0 on SIGTERM", all(code == 0 for code in self.exit_codes)),

@@ -133,6 +133,18 @@ def test_invalid_messages_become_dead_letters_with_reason_and_raw_bytes(store):
         assert [bytes(body) for body in raw] == [not_utf8, missing]
 
 
+def test_a_body_delivered_again_is_one_dead_letter(store):
+    # a consumer killed before its ack: the broker delivers the same body again, maybe in
+    # the same batch as the first copy, maybe with another message-id (RabbitMQ)
+    first = [Received.parse(b"junk", {"message-id": "m1"}), Received.parse(b"junk", {})]
+    store.save(first)
+    store.save([Received.parse(b"junk", {"message-id": "m2"}), Received.parse(b"other", {})])
+    total, letters = store.dead_letters()
+    assert total == 2
+    assert sorted(letter.body for letter in letters) == ["junk", "other"]
+    assert [letter.headers for letter in letters if letter.body == "junk"] == [{"message-id": "m1"}]
+
+
 def test_dead_letters_are_paged_newest_first(store):
     store.save([Received.parse(f"junk {i}".encode(), {"n": str(i)}) for i in range(5)])
     total, page = store.dead_letters(limit=2, offset=1)

@@ -141,12 +141,16 @@ class Series(Base):
 
 class DeadLetter(Base):
     __tablename__ = "dead_letters"
+    # a body delivered again (the broker redelivers what was not acked when a consumer
+    # died) is kept once; letters stored before schema 0005 have none and stay as they are
+    __table_args__ = (sa.Index(None, "digest", unique=True),)
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
     received_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(sa.Text)
     body: Mapped[bytes] = mapped_column(sa.LargeBinary)
     headers: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    digest: Mapped[str | None] = mapped_column(sa.String(64))  # SHA-256 of the body, hex
 
 
 # the largest downtime id the column holds (INTEGER: 32 bits on PostgreSQL)

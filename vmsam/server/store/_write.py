@@ -10,6 +10,7 @@ after a commit, so a rolled-back batch leaves nothing stale.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -263,13 +264,14 @@ class Writer:
         if not letters:
             return
         connection.execute(
-            sa.insert(m.DEAD_LETTERS),
+            _insert(connection, m.DEAD_LETTERS).on_conflict_do_nothing(),
             [
                 {
                     "received_at": item.received_at,
                     "reason": reason,
                     "body": item.body,
                     "headers": _clean_headers(item.headers.items()),
+                    "digest": hashlib.sha256(item.body).hexdigest(),
                 }
                 for item, reason in letters
             ],
