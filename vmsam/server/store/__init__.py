@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _daily, _downtimes, _read
+from vmsam.server.store import _daily, _downtimes, _read, _trends
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
     DEFAULT_DB,
@@ -37,12 +37,15 @@ from vmsam.server.store._records import (
     Member,
     MetricStatus,
     Received,
+    ResultTimelineRow,
     SaveReport,
     SiteStatus,
+    StatusInput,
     StoredFigures,
     StoredResult,
     TimelineInput,
     TimelineRow,
+    TrendCount,
 )
 from vmsam.server.store._write import Writer, bump_revision
 from vmsam.shared.errors import DuplicateDowntime, StoreError, UnknownDowntime
@@ -62,14 +65,17 @@ __all__ = [
     "Member",
     "MetricStatus",
     "Received",
+    "ResultTimelineRow",
     "SaveReport",
     "SiteStatus",
+    "StatusInput",
     "Store",
     "StoreError",
     "StoredFigures",
     "StoredResult",
     "TimelineInput",
     "TimelineRow",
+    "TrendCount",
     "UnknownDowntime",
 ]
 
@@ -257,6 +263,39 @@ class Store:
                 endpoint=endpoint,
                 service_type=service_type,
             )
+
+    def status_input(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        vo: str,
+        site: str | None = None,
+        endpoint: str | None = None,
+        service_type: str | None = None,
+    ) -> StatusInput:
+        """``timeline_input`` of one site or endpoint, each result with the VM that gave it
+        (the status timelines)."""
+        self._use()
+        with translated(self.engine, "read results"), self.engine.connect() as connection:
+            return _read.status_input(
+                connection,
+                start=start,
+                end=end,
+                vo=vo,
+                site=site,
+                endpoint=endpoint,
+                service_type=service_type,
+            )
+
+    def trend_counts(
+        self, *, since: datetime, until: datetime, vo: str, site: str | None = None
+    ) -> list[TrendCount]:
+        """Results of ``vo`` in [since, until) and the status changes among them, per site,
+        endpoint, metric, machinetype and status (the trends)."""
+        self._use()
+        with translated(self.engine, "count results"), self.engine.connect() as connection:
+            return _trends.trend_counts(connection, since=since, until=until, vo=vo, site=site)
 
     def tested_boots(
         self, *, since: datetime, until: datetime, vo: str | None = None
