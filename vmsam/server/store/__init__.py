@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _daily, _downtimes, _read, _trends
+from vmsam.server.store import _daily, _downtimes, _read
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
     DEFAULT_DB,
@@ -295,7 +295,7 @@ class Store:
         endpoint, metric, machinetype and status (the trends)."""
         self._use()
         with translated(self.engine, "count results"), self.engine.connect() as connection:
-            return _trends.trend_counts(connection, since=since, until=until, vo=vo, site=site)
+            return _read.trend_counts(connection, since=since, until=until, vo=vo, site=site)
 
     def tested_boots(
         self, *, since: datetime, until: datetime, vo: str | None = None

@@ -1,4 +1,5 @@
-"""Reading: the queries of the dashboard API and the input of the A/R engine."""
+"""Reading: the queries of the dashboard API (the trends' counts among them) and the input of
+the A/R engine."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from vmsam.server.store._records import (
     StoredResult,
     TimelineInput,
     TimelineRow,
+    TrendCount,
     storable,
 )
 
@@ -609,3 +611,54 @@ def status_input(
         connection, endpoint=endpoint, service_type=service_type, site=site, start=start, end=end
     )
     return StatusInput(start, end, results, overlapping, _members(connection, member_conditions))
+
+
+def _trend_counts_query(
+    since: datetime, until: datetime, vo: str, site: str | None
+) -> sa.Select[tuple[Any, ...]]:
+    conditions = [R.c.timestamp >= since, R.c.timestamp < until, _equals(R.c.vo, vo)]
+    if site is not None:
+        conditions.append(R.c.site_id == _site_id(site))
+    # each result against the one before it of its (endpoint, metric), in the order of the
+    # results' unique key (its index serves the window, as for the A/R load)
+    previous = (
+        sa.func.lag(R.c.status)
+        .over(
+            partition_by=(R.c.endpoint_id, R.c.metric),
+            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
+        )
+        .label("previous")
+    )
+    ordered = (
+        sa.select(R.c.site_id, R.c.endpoint_id, R.c.metric, R.c.machinetype, R.c.status, previous)
+        .where(*conditions)
+        .subquery("ordered")
+    )
+    row = ordered.c
+    changed = sa.case((sa.and_(row.previous.is_not(None), row.previous != row.status), 1), else_=0)
+    keys = (row.site_id, row.endpoint_id, row.metric, row.machinetype, row.status)
+    return sa.select(*keys, sa.func.count(), sa.func.sum(changed)).group_by(*keys)
+
+
+def trend_counts(
+    connection: Connection, *, since: datetime, until: datetime, vo: str, site: str | None
+) -> list[TrendCount]:
+    """Per site, endpoint, metric, machinetype and status, the results of ``vo`` in
+    [since, until) and how many of them changed their metric's status (a result's
+    predecessor being the one before it in the period, of any machinetype)."""
+    endpoints = _endpoint_names(connection)
+    sites = _site_names(connection)
+    _prepare_sort(connection)
+    counts = connection.execute(_trend_counts_query(since, until, vo, site))
+    return [
+        TrendCount(
+            sites[site_id],
+            *endpoints[endpoint_id],
+            metric,
+            machinetype,
+            status,
+            int(results),
+            int(changes),
+        )
+        for site_id, endpoint_id, metric, machinetype, status, results, changes in counts
+    ]
