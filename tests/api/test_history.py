@@ -82,6 +82,15 @@ def test_the_figures_of_the_timelines_are_those_of_ar(client):
     assert [row["availability"] for row in ar] == [100.0, 50.0, 0.0]
 
 
+def test_without_the_metrics_timelines_the_rest_is_the_same(client):
+    full = get(client, SITE, **THREE_DAYS)
+    slim = get(client, SITE, metrics="false", **THREE_DAYS)
+    assert all(space["metrics"] == [] for space in slim["endpoints"])
+    for space in full["endpoints"]:
+        space["metrics"] = []
+    assert slim == full
+
+
 def test_an_endpoints_timelines_and_one_day(client):
     document = get(client, ENDPOINT, day=(DAY + timedelta(days=1)).isoformat(), vo="lhcb")
     assert document["scope"] == "endpoint"
@@ -133,6 +142,7 @@ BAD = [
     (SITE, [*THREE_DAYS.items(), ("start", "2024-03-03")], 400, "give start= once"),
     (SITE, [*THREE_DAYS.items(), ("vo", "lhcb")], 400, "give vo= once"),
     (SITE, {"day": "2024-03-04"}, 422, "several VOs"),
+    (SITE, {**THREE_DAYS, "metrics": "maybe"}, 422, "metrics"),
     ("/api/v1/status/sites/NO-SUCH-SITE", THREE_DAYS, 404, "unknown site"),
     ("/api/v1/status/sites/%00", THREE_DAYS, 404, "unknown site"),
     ("/api/v1/status/sites/<img src=x onerror=alert(1)>", THREE_DAYS, 404, "unknown site"),

@@ -198,6 +198,7 @@ def _document(
     first: date,
     last: date,
     pruned: Sequence[date],
+    with_metrics: bool,
 ) -> dict[str, object]:
     results = _indexed(rows)
     combined: list[Piece] = []
@@ -220,7 +221,9 @@ def _document(
                 "service_type": kind,
                 "pieces": lines.pieces,
                 "metrics": [
-                    {"metric": metric, "pieces": pieces} for metric, pieces in lines.metrics.items()
+                    {"metric": metric, "pieces": pieces}
+                    for metric, pieces in lines.metrics.items()
+                    if with_metrics
                 ],
             }
             for (endpoint, kind), lines in endpoints.items()
@@ -238,13 +241,16 @@ def status_document(
     end: date | str | None = None,
     day: date | str | None = None,
     vo: str | None = None,
+    metrics: bool = True,
     profiles: Profiles | None = None,
     now: datetime | None = None,
 ) -> dict[str, object]:
     """The status timelines of ``site`` (its own, its endpoints' and their metrics') or of
     ``endpoint`` (exactly one) for ``vo`` over the days asked for (``day_range``), as the
     engine builds them for A/R. Days whose results were pruned have no timeline: they are
-    listed in ``pruned`` (their figures were kept: /ar gives them)."""
+    listed in ``pruned`` (their figures were kept: /ar gives them). Without ``metrics``,
+    the metrics' own timelines are left out (the endpoints' pieces still name the results
+    that set them), which makes the answer a fraction of its size."""
     if (site is None) == (endpoint is None):
         raise ReportError("give exactly one of a site and an endpoint")
     if site is not None and service_type is not None:
@@ -267,6 +273,7 @@ def status_document(
             first=first,
             last=last,
             pruned=pruned,
+            with_metrics=metrics,
         )
     # results after now change nothing: the current day ends at now
     until = min(midnight(last) + timedelta(days=1), moment)
@@ -319,6 +326,7 @@ def status_document(
         first=first,
         last=last,
         pruned=pruned,
+        with_metrics=metrics,
     )
 
 

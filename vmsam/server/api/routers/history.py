@@ -31,6 +31,10 @@ OneDay = Annotated[Day | None, Query(description="one day, instead of start and 
 VoQuery = Annotated[
     Name | None, Query(description="the VO; may be left out when the store holds one")
 ]
+MetricsQuery = Annotated[
+    bool,
+    Query(description="also each metric's timeline (false: the site's and the endpoints' only)"),
+]
 
 Document = TypeVar("Document", StatusDocument, TrendsDocument)
 
@@ -58,6 +62,7 @@ def site_status(
     end: End = None,
     day: OneDay = None,
     vo: VoQuery = None,
+    metrics: MetricsQuery = True,
 ) -> StatusDocument:
     """The site's status timeline, its endpoints' and their metrics', day by day as the
     A/R engine builds them; each metric piece names the result (VM UUID, machinetype)
@@ -65,7 +70,14 @@ def site_status(
     return _answer(
         StatusDocument,
         lambda: status_document(
-            store, site=site, start=start, end=end, day=day, vo=vo, profiles=profiles
+            store,
+            site=site,
+            start=start,
+            end=end,
+            day=day,
+            vo=vo,
+            metrics=metrics,
+            profiles=profiles,
         ),
     )
 
@@ -83,6 +95,7 @@ def endpoint_status(
     service_type: Annotated[
         Name | None, Query(description="needed when the endpoint has several")
     ] = None,
+    metrics: MetricsQuery = True,
 ) -> StatusDocument:
     """The endpoint's status timeline and its metrics'."""
     return _answer(
@@ -95,6 +108,7 @@ def endpoint_status(
             end=end,
             day=day,
             vo=vo,
+            metrics=metrics,
             profiles=profiles,
         ),
     )

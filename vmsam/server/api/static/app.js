@@ -602,9 +602,12 @@ async function refreshPanel() {
     siteMonthly: site ? getJSON(`${API}/ar/sites/${encodeURIComponent(site)}?${query({ vo, ...monthly })}`) : null,
     siteDowntimes: site ? getJSON(`${API}/downtimes?${new URLSearchParams({ site, start: since })}`) : null,
     status: getJSON(site
-      ? `${API}/status/sites/${encodeURIComponent(site)}?${query({ vo, start: daily.start, end: daily.end })}`
+      // the strips need no metric's own timeline: metrics=false keeps the answer small
+      ? `${API}/status/sites/${encodeURIComponent(site)}?${query({
+        vo, start: daily.start, end: daily.end, metrics: "false",
+      })}`
       : `${API}/status/endpoints/${encodeURIComponent(endpoint)}?${query({
-        service_type: serviceType, vo, start: daily.start, end: daily.end,
+        service_type: serviceType, vo, start: daily.start, end: daily.end, metrics: "false",
       })}`),
     trends: site ? getJSON(`${API}/trends?${query({ site, vo, start: daily.start, end: daily.end, top: "5" })}`) : null,
   };
