@@ -436,6 +436,8 @@ def test_a_timeline_strip_per_space_matches_the_apis_pieces(browser, live, tmp_p
         ]
         assert [p[1] for p in strip["pieces"]][:-1] == [p["end"] for p in pieces][:-1]
         assert all(p[3] for p in strip["pieces"])  # coloured by its status
+    # the opened space's strip stands out
+    assert texts(browser, "#strips .strip.selected .strip-name") == ["vac02.a.example"]
     # DAYS days of MISSING, carried or reported pieces: at least one a day
     assert all(len(strip["pieces"]) >= DAYS for strip in drawn)
     # the hostile VM's CRITICAL scratch result set vac02's last piece: its tooltip says so

@@ -29,7 +29,6 @@ __all__ = ["MAX_TIMELINE_DAYS", "day_range", "midnight", "status_document"]
 
 # a month of pieces, each metric's with its result, is what a page or a terminal can show
 MAX_TIMELINE_DAYS = 31
-_DAY_SECONDS = 86_400
 _MISSING = STATES.index("MISSING")
 
 Piece = dict[str, object]

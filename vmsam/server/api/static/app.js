@@ -515,6 +515,7 @@ function renderTimelines(document_, failure) {
         drawStrip(space.endpoint, space.pieces));
       row.dataset.endpoint = space.endpoint;
       row.dataset.serviceType = space.service_type;
+      if (view().get("endpoint") === space.endpoint) row.classList.add("selected");
       strips.push(row);
     }
   }
