@@ -242,3 +242,18 @@ def test_a_range_of_31_days_is_allowed(example: Store) -> None:
     assert {piece["start"][:10] for piece in document["pieces"]} == {
         (date(2024, 3, 1) + timedelta(days=k)).isoformat() for k in range(31)
     }
+
+
+def test_a_carried_piece_names_the_result_from_which_the_status_held(store: Store) -> None:
+    day1, day2 = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    for hours, vm in ((1, "vm-a"), (5, "vm-b"), (20, "vm-c"), (27, "vm-d"), (40, "vm-e")):
+        save(store, vm_boot(SPACE, at(hours), vm=vm))
+    document = status_document(store, endpoint=SPACE, start=DAY, end=day2, now=LATER)
+    carried = [
+        (piece["start"][:10], piece["result"]["vm_uuid"])
+        for piece in metric(document, SCRATCH)
+        if piece["carried"]
+    ]
+    # OK from vm-a on DAY (vm-b and vm-c only repeated it); on day1 OK held all day from
+    # its first result, vm-d
+    assert carried == [(day1.isoformat(), "vm-a"), (day2.isoformat(), "vm-d")]
