@@ -338,6 +338,110 @@ def _ar_table(document: dict[str, Any]) -> None:
         print(f"{row['date']!s:<10}{figures}")
 
 
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from vmsam.server.availability import load_profiles
+    from vmsam.server.timelines import status_document
+
+    profiles = load_profiles(args.profile) if args.profile else None
+    with _store(args.db) as store:
+        document = status_document(
+            store,
+            site=args.site,
+            endpoint=args.endpoint,
+            service_type=args.service_type,
+            start=args.start,
+            end=args.end,
+            day=args.day,
+            vo=args.vo,
+            profiles=profiles,
+        )
+    if args.json:
+        print(json.dumps(document))
+    else:
+        _status_text(document)
+    return 0
+
+
+def _pieces_text(pieces: list[dict[str, Any]], indent: str) -> None:
+    for piece in pieces:
+        line = f"{indent}{piece['start']}  {piece['end']}  {piece['status']:<8}"
+        result = piece.get("result")
+        if result:
+            carried = ", carried over" if piece["carried"] else ""
+            line += f"  {result['vm_uuid'] or '?'} ({result['machinetype'] or '?'}{carried})"
+            line += f"  {result['summary'][:60]!r}"
+        print(line.rstrip())
+
+
+def _status_text(document: dict[str, Any]) -> None:
+    print(
+        f"{document['name']} ({document['scope']}), vo {document['vo']},"
+        f" {document['start']} to {document['end']} (UTC)"
+    )
+    if document["pruned"]:
+        print(f"  pruned, no timeline: {', '.join(document['pruned'])}")
+    _pieces_text(document["pieces"], "  ")
+    for space in document["endpoints"]:
+        print(f"\n{space['endpoint']} ({space['service_type']})")
+        _pieces_text(space["pieces"], "  ")
+        for metric in space["metrics"]:
+            print(f"  {metric['metric']}")
+            _pieces_text(metric["pieces"], "    ")
+
+
+def _trends(args: argparse.Namespace) -> int:
+    import json
+
+    from vmsam.server.trends import trends_document
+
+    with _store(args.db) as store:
+        document = trends_document(
+            store,
+            start=args.start,
+            end=args.end,
+            day=args.day,
+            vo=args.vo,
+            site=args.site,
+            top=args.top,
+        )
+    if args.json:
+        print(json.dumps(document))
+    else:
+        _trends_text(document)
+    return 0
+
+
+def _by_machinetype(entry: dict[str, Any], count: str) -> str:
+    return ", ".join(f"{m['machinetype'] or '?'} {m[count]}" for m in entry["machinetypes"])
+
+
+def _trends_text(document: dict[str, Any]) -> None:
+    where = f", site {document['site']}" if document["site"] else ""
+    print(
+        f"trends of vo {document['vo']}{where}, {document['start']} to {document['end']}"
+        f" ({document['days']} days, UTC)"
+    )
+    if document["contrast"]:
+        print(document["contrast"])
+    print("\nflapping: status changes (per day)  site  endpoint  metric  [by machinetype]")
+    for entry in document["flapping"]:
+        print(
+            f"  {entry['changes']:>6} ({entry['changes_per_day']:.2f})  {entry['site']}"
+            f"  {entry['endpoint']}  {entry['metric']}  [{_by_machinetype(entry, 'changes')}]"
+        )
+    print(
+        "\nfailing: CRITICAL / WARNING of results  site  endpoint  metric"
+        "  [CRITICAL by machinetype]"
+    )
+    for entry in document["failing"]:
+        print(
+            f"  {entry['critical']:>6} / {entry['warning']} of {entry['results']}  {entry['site']}"
+            f"  {entry['endpoint']}  {entry['metric']}  [{_by_machinetype(entry, 'critical')}]"
+        )
+
+
 def _caller() -> Actor:
     """Who runs the CLI, for the audit log: the database's credentials are its
     authentication, the local user and host are what can be said of who used them."""
@@ -688,6 +792,33 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     planning.set_defaults(handler=_plan)
 
 
+def _add_history_commands(commands: Any, db_help: str) -> None:
+    """``status`` and ``trends``: status timelines and the trends of a range of days."""
+    days_help = "at most 31 days; with neither --start nor --end nor --day, today (UTC)"
+    status = commands.add_parser(
+        "status", help="status timelines of a site or an endpoint, with the VMs that set them"
+    )
+    status.add_argument("--db", help=db_help)
+    which = status.add_mutually_exclusive_group(required=True)
+    which.add_argument("--site", help="a site: its timeline, its spaces' and their metrics'")
+    which.add_argument("--endpoint", help="an endpoint (space): host name")
+    status.add_argument("--service-type", help="the endpoint's service type (if it has several)")
+    trends = commands.add_parser(
+        "trends", help="flapping and failing metrics of the spaces, by machinetype"
+    )
+    trends.add_argument("--db", help=db_help)
+    trends.add_argument("--site", help="only this site")
+    trends.add_argument("--top", type=int, default=10, help="how many of each list (10)")
+    for command, handler in ((status, _status), (trends, _trends)):
+        command.add_argument("--start", help=f"first day, YYYY-MM-DD ({days_help})")
+        command.add_argument("--end", help="last day, YYYY-MM-DD, inclusive")
+        command.add_argument("--day", help="one day, YYYY-MM-DD, instead of --start and --end")
+        command.add_argument("--vo", help="the VO (may be left out when the store holds one)")
+        command.add_argument("--json", action="store_true", help="the JSON document of the API")
+        command.set_defaults(handler=handler)
+    status.add_argument("--profile", help="profile file overriding the shipped profiles")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from vmsam.server.availability import load_profiles
     from vmsam.server.serve import serve
@@ -819,6 +950,7 @@ def _add_server_commands(commands: Any) -> None:
     db_figure.set_defaults(handler=_db_figure)
 
     _add_report_commands(commands, DB_HELP)
+    _add_history_commands(commands, DB_HELP)
 
     serve = commands.add_parser("serve", help="the shifter dashboard: API and page (uvicorn)")
     serve.add_argument("--config", help=CONFIG_HELP)

@@ -562,6 +562,9 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/downtimes/{downtime_id}",
         "/api/v1/audit",
         "/api/v1/health/details",
+        "/api/v1/status/sites/{site}",
+        "/api/v1/status/endpoints/{endpoint}",
+        "/api/v1/trends",
         "/healthz",
         "/metrics",
     }

@@ -401,3 +401,58 @@ def test_a_new_result_appears_without_reload(browser, tmp_path):
 def _sites_statuses(server: Server) -> set[str]:
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
     return set(re.findall(r'route="/api/v1/sites",status="(\d+)"', text))
+
+
+def test_a_timeline_strip_per_space_matches_the_apis_pieces(browser, live, tmp_path):
+    server, _ = live
+    open_page(
+        browser,
+        server,
+        "#site=SITE-A&endpoint=vac02.a.example&service_type=uk.ac.gridpp.vac&vo=lhcb",
+    )
+    # the site's strip, then one per space of the site for the VO
+    browser.wait_for("document.querySelectorAll('#strips .strip').length === 3")
+    drawn = browser.evaluate(
+        """[...document.querySelectorAll('#strips .strip')].map(s => ({
+            name: s.querySelector('.strip-name').textContent,
+            pieces: [...s.querySelectorAll('rect.piece')].map(r => [
+                r.dataset.start, r.dataset.end, r.dataset.status,
+                r.classList.contains(r.dataset.status), r.querySelector('title').textContent]),
+        }))"""
+    )
+    # the same question the page asked, from the page (its own idea of today)
+    answer = browser.evaluate(
+        "fetch(`/api/v1/status/sites/SITE-A?vo=lhcb&start=${utcDay(1 - AR_DAYS)}"
+        "&end=${utcDay(0)}`).then(r => r.json())"
+    )
+    expected = [("SITE-A", answer["pieces"])] + [
+        (space["endpoint"], space["pieces"]) for space in answer["endpoints"]
+    ]
+    assert [strip["name"] for strip in drawn] == [name for name, _ in expected]
+    for strip, (_, pieces) in zip(drawn, expected, strict=True):
+        # the last piece ends at now, which moved between the two requests
+        assert [[p[0], p[2]] for p in strip["pieces"]] == [
+            [p["start"], p["status"]] for p in pieces
+        ]
+        assert [p[1] for p in strip["pieces"]][:-1] == [p["end"] for p in pieces][:-1]
+        assert all(p[3] for p in strip["pieces"])  # coloured by its status
+    # the opened space's strip stands out
+    assert texts(browser, "#strips .strip.selected .strip-name") == ["vac02.a.example"]
+    # DAYS days of MISSING, carried or reported pieces: at least one a day
+    assert all(len(strip["pieces"]) >= DAYS for strip in drawn)
+    # the hostile VM's CRITICAL scratch result set vac02's last piece: its tooltip says so
+    last = drawn[2]["pieces"][-1]
+    assert last[2] == "CRITICAL"
+    assert last[4].endswith("set by vm-hostile (pilot)")
+    assert (
+        browser.evaluate(
+            "getComputedStyle(document.querySelector('#strips rect.piece.CRITICAL')).fill"
+        )
+        == "rgb(198, 40, 40)"
+    )
+    # the trends of the site: vac02's CRITICAL scratch is its most failing metric
+    browser.wait_for("document.querySelectorAll('#trends-failing li').length > 0")
+    assert texts(browser, "#trends-failing li")[0] == (
+        "org.lhcb.WN-scratch on vac02.a.example: 1 of 1 [pilot 1]"
+    )
+    screenshot(browser, tmp_path, "timelines")

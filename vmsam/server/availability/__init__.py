@@ -10,7 +10,7 @@ store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership
 is computed in memory, per UTC day, from change points rather than per-second arrays.
 """
 
-from vmsam.server.availability._engine import Engine, SiteDays
+from vmsam.server.availability._engine import DayTimelines, Engine, SiteDays
 from vmsam.server.availability._figures import (
     UNDEFINED,
     DayFigures,
@@ -43,6 +43,7 @@ from vmsam.server.availability._inputs import (
 from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
 from vmsam.server.availability._thresholds import ThresholdProfile
 from vmsam.server.availability._time import dates
+from vmsam.server.availability._timeline import Timeline
 from vmsam.shared.errors import AvailabilityError, GroupsError, ProfileError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "UNDEFINED",
     "AvailabilityError",
     "DayFigures",
+    "DayTimelines",
     "DowntimeRow",
     "DowntimeWindow",
     "Engine",
@@ -69,6 +71,7 @@ __all__ = [
     "SiteGroup",
     "SiteSampleRow",
     "ThresholdProfile",
+    "Timeline",
     "aggregate",
     "dates",
     "group_days",

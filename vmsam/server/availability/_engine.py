@@ -41,6 +41,21 @@ class SiteDays:
 
 
 @dataclass(frozen=True, slots=True)
+class DayTimelines:
+    """The timelines the engine builds for one UTC day of a site or an endpoint, as it
+    builds them for that day's figures: ``combined`` is the site's (or the endpoint's),
+    ``endpoints`` each endpoint's by (endpoint, service type), ``metrics`` each metric's
+    by (endpoint, service type, metric). Seconds count from ``start``, the epoch second
+    of 00:00 UTC."""
+
+    day: date
+    start: int
+    combined: Timeline
+    endpoints: dict[tuple[str, str], Timeline]
+    metrics: dict[tuple[str, str, str], Timeline]
+
+
+@dataclass(frozen=True, slots=True)
 class _Day:
     day: date
     start: int  # epoch second of 00:00:00 UTC
@@ -134,6 +149,88 @@ class Engine:
                 by_site.get(site, []), windows, joined, vo, days, with_endpoints=endpoints
             )
             for site, joined in sorted(self._joined(memberships, vo).items())
+        }
+
+    def site_timelines(
+        self,
+        samples: Iterable[SampleRow],
+        downtimes: Iterable[DowntimeRow],
+        memberships: Iterable[MembershipRow],
+        *,
+        site: str,
+        vo: str,
+        start: date,
+        end: date,
+        now: datetime | None = None,
+    ) -> list[DayTimelines]:
+        """The timelines behind ``site_days``' figures, day by day: the site's, each of its
+        monitored endpoints' and each of their metrics'."""
+        joined = self._joined(memberships, vo, site).get(site, {})
+        metrics = {key: self.profiles.metrics.metrics(key[1], vo) for key in joined}
+        series = self._series(samples, metrics)
+        windows = _downtimes(downtimes, set(joined))
+        out = []
+        for day in _days(start, end, now):
+            endpoints = {
+                key: self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+                for key in sorted(joined)
+            }
+            present = sorted(key for key, first in joined.items() if first <= day.day)
+            combined = self._site(series, present, metrics, windows, day, computed=endpoints)
+            out.append(
+                DayTimelines(
+                    day.day, day.start, combined, endpoints, self._metrics(series, metrics, day)
+                )
+            )
+        return out
+
+    def endpoint_timelines(
+        self,
+        samples: Iterable[SampleRow],
+        downtimes: Iterable[DowntimeRow],
+        *,
+        endpoint: str,
+        service_type: str,
+        vo: str,
+        start: date,
+        end: date,
+        now: datetime | None = None,
+    ) -> list[DayTimelines]:
+        """The timelines behind ``endpoint_days``' figures, day by day: the endpoint's and
+        each of its metrics'. Raises AvailabilityError for an unmonitored service type."""
+        key = (endpoint, service_type)
+        names = self.profiles.metrics.metrics(service_type, vo)
+        if not names:
+            raise AvailabilityError(
+                f"service type {service_type!r} has no metrics in the metric profile"
+            )
+        metrics = {key: names}
+        series = self._series(samples, metrics)
+        windows = _downtimes(downtimes, {key}).get(key, [])
+        out = []
+        for day in _days(start, end, now):
+            timeline = self._endpoint(series, key, names, windows, day)
+            out.append(
+                DayTimelines(
+                    day.day,
+                    day.start,
+                    timeline,
+                    {key: timeline},
+                    self._metrics(series, metrics, day),
+                )
+            )
+        return out
+
+    def _metrics(
+        self,
+        series: Mapping[tuple[str, str, str], _Series],
+        metrics: Mapping[_Key, tuple[str, ...]],
+        day: _Day,
+    ) -> dict[tuple[str, str, str], Timeline]:
+        return {
+            (*key, metric): self._metric(series.get((*key, metric)), day)
+            for key in sorted(metrics)
+            for metric in metrics[key]
         }
 
     def monitored(self, memberships: Iterable[MembershipRow], vo: str) -> dict[str, set[_Key]]:

@@ -39,12 +39,15 @@ from vmsam.server.store._records import (
     MetricStatus,
     PerfRow,
     Received,
+    ResultTimelineRow,
     SaveReport,
     SiteStatus,
+    StatusInput,
     StoredFigures,
     StoredResult,
     TimelineInput,
     TimelineRow,
+    TrendCount,
 )
 from vmsam.server.store._write import Writer, bump_revision
 from vmsam.shared.errors import DuplicateDowntime, StoreError, UnknownDowntime
@@ -66,14 +69,17 @@ __all__ = [
     "PerfRow",
     "Received",
     "Restatus",
+    "ResultTimelineRow",
     "SaveReport",
     "SiteStatus",
+    "StatusInput",
     "Store",
     "StoreError",
     "StoredFigures",
     "StoredResult",
     "TimelineInput",
     "TimelineRow",
+    "TrendCount",
     "UnknownDowntime",
 ]
 
@@ -273,6 +279,39 @@ class Store:
         self._use()
         with translated(self.engine, "read perfdata"), self.engine.connect() as connection:
             return _read.perf_data(connection, since=since, until=until, vo=vo, label=label)
+
+    def status_input(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        vo: str,
+        site: str | None = None,
+        endpoint: str | None = None,
+        service_type: str | None = None,
+    ) -> StatusInput:
+        """``timeline_input`` of one site or endpoint, each result with the VM that gave it
+        (the status timelines)."""
+        self._use()
+        with translated(self.engine, "read results"), self.engine.connect() as connection:
+            return _read.status_input(
+                connection,
+                start=start,
+                end=end,
+                vo=vo,
+                site=site,
+                endpoint=endpoint,
+                service_type=service_type,
+            )
+
+    def trend_counts(
+        self, *, since: datetime, until: datetime, vo: str, site: str | None = None
+    ) -> list[TrendCount]:
+        """Results of ``vo`` in [since, until) and the status changes among them, per site,
+        endpoint, metric, machinetype and status (the trends)."""
+        self._use()
+        with translated(self.engine, "count results"), self.engine.connect() as connection:
+            return _read.trend_counts(connection, since=since, until=until, vo=vo, site=site)
 
     def tested_boots(
         self, *, since: datetime, until: datetime, vo: str | None = None

@@ -1,4 +1,5 @@
-"""Reading: the queries of the dashboard API and the input of the A/R engine."""
+"""Reading: the queries of the dashboard API (the trends' counts among them) and the input of
+the A/R engine."""
 
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ from vmsam.server.store._records import (
     Member,
     MetricStatus,
     PerfRow,
+    ResultTimelineRow,
     SiteStatus,
+    StatusInput,
     StoredResult,
     TimelineInput,
     TimelineRow,
+    TrendCount,
     storable,
 )
 
@@ -402,7 +406,9 @@ def _day(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
 
 
 def _status_changes(
-    dialect: sa.Dialect, conditions: Sequence[sa.ColumnElement[bool]]
+    dialect: sa.Dialect,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    extra: Sequence[sa.Column[Any]] = (),
 ) -> sa.Select[Any]:
     """The rows matching ``conditions`` that the A/R engine cannot do without, found by the
     database with window functions over each (endpoint, metric) in time order.
@@ -414,7 +420,8 @@ def _status_changes(
     decides whether the next day starts with a carried-over status or MISSING. A row next
     to one of another site is kept too, so that the rows of each site alone still hold
     their changes. tests/store/test_status_changes.py checks that the engine gives the
-    same figures on these rows as on all of them."""
+    same figures on these rows as on all of them. The ``extra`` columns of the results
+    come after the others, and choose no row."""
 
     # the order of the results' unique key, whose index then serves the window unsorted;
     # how rows of one timestamp are ordered keeps or drops none (all of them are kept)
@@ -441,6 +448,7 @@ def _status_changes(
             in_order(sa.func.lead(stamp, type_=stamp.type)).label("next"),
             in_order(sa.func.lag(R.c.site_id)).label("previous_site"),
             in_order(sa.func.lead(R.c.site_id)).label("next_site"),
+            *extra,
         )
         .where(*conditions)
         .subquery("ordered")
@@ -448,7 +456,15 @@ def _status_changes(
     row = ordered.c
     second = _second(dialect, row.stamp)
     previous_second = _second(dialect, row.previous)
-    return sa.select(row.endpoint_id, row.metric, row.vo, row.site_id, row.stamp, row.status).where(
+    return sa.select(
+        row.endpoint_id,
+        row.metric,
+        row.vo,
+        row.site_id,
+        row.stamp,
+        row.status,
+        *(ordered.c[column.name] for column in extra),
+    ).where(
         sa.or_(
             row.previous_status.is_(None),
             row.status != row.previous_status,
@@ -563,8 +579,19 @@ def members(connection: Connection, vo: str) -> list[Member]:
     return _members(connection, [_equals(MEMBERS.c.vo, vo)])
 
 
-def timeline_input(
-    connection: Connection,
+def _endpoint_names(connection: Connection) -> dict[int, tuple[str, str]]:
+    """Every endpoint's host name and service type, by id."""
+    query = sa.select(E.c.id, E.c.hostname, E.c.service_type)
+    return {
+        endpoint_id: (hostname, kind) for endpoint_id, hostname, kind in connection.execute(query)
+    }
+
+
+def _site_names(connection: Connection) -> dict[int, str]:
+    return {site_id: name for site_id, name in connection.execute(sa.select(S.c.id, S.c.name))}
+
+
+def _period_conditions(
     *,
     start: datetime,
     end: datetime,
@@ -572,22 +599,11 @@ def timeline_input(
     site: str | None,
     endpoint: str | None,
     service_type: str | None,
-    restatus: Restatus | None = None,
-) -> TimelineInput:
-    """The engine's input; with ``restatus`` (a threshold profile) the statuses it derives,
-    and the changes found on them."""
+) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
+    """What the results (from ``start`` - 1 day, for the carry-over, to ``end``) and the
+    memberships of a period's load must match."""
     if end <= start:
         raise ValueError("the end of the period must come after its start")
-    endpoints = {
-        endpoint_id: (hostname, kind)
-        for endpoint_id, hostname, kind in connection.execute(
-            sa.select(E.c.id, E.c.hostname, E.c.service_type)
-        )
-    }
-    site_names = {
-        site_id: name for site_id, name in connection.execute(sa.select(S.c.id, S.c.name))
-    }
-
     try:
         since = start - _CARRY_OVER
     except OverflowError:
@@ -606,12 +622,36 @@ def timeline_input(
     if endpoint is not None:
         conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
         member_conditions.append(MEMBERS.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+    return conditions, member_conditions
 
+
+def _prepare_sort(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         # for this transaction only: compiling the query costs more than it saves, and the
         # sort of a month's rows fits in memory rather than in temporary files
         connection.exec_driver_sql("SET LOCAL jit = off")
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{_SORT_MEMORY}'")
+
+
+def timeline_input(
+    connection: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    vo: str | None,
+    site: str | None,
+    endpoint: str | None,
+    service_type: str | None,
+    restatus: Restatus | None = None,
+) -> TimelineInput:
+    """The engine's input; with ``restatus`` (a threshold profile) the statuses it derives,
+    and the changes found on them."""
+    endpoints = _endpoint_names(connection)
+    site_names = _site_names(connection)
+    conditions, member_conditions = _period_conditions(
+        start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
+    )
+    _prepare_sort(connection)
     derived = _Derived(restatus) if restatus is not None else None
     utc = m.UTCDateTime()
     dialect = connection.dialect
@@ -663,3 +703,98 @@ def timeline_input(
     )
     unjudged = derived.unjudged if derived is not None else 0
     return TimelineInput(start, end, results, overlapping, found_members, unjudged)
+
+
+# what a status timeline names of the result that set a status
+_DETAILS = (R.c.gathered_at, R.c.vm_uuid, R.c.machinetype, R.c.summary)
+
+
+def status_input(
+    connection: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    vo: str,
+    site: str | None,
+    endpoint: str | None,
+    service_type: str | None,
+) -> StatusInput:
+    """timeline_input's rows of one site or endpoint, each with the VM that gave it: the
+    same status changes, so the engine builds the same timelines from them."""
+    endpoints = _endpoint_names(connection)
+    site_names = _site_names(connection)
+    conditions, member_conditions = _period_conditions(
+        start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
+    )
+    _prepare_sort(connection)
+    utc = m.UTCDateTime()
+    dialect = connection.dialect
+    results = [
+        ResultTimelineRow(
+            *endpoints[endpoint_id],
+            metric,
+            row_vo,
+            site_names[site_id],
+            utc.process_result_value(stamp, dialect),  # type: ignore[arg-type]
+            status,
+            *details,
+        )
+        for endpoint_id, metric, row_vo, site_id, stamp, status, *details in connection.execute(
+            _status_changes(dialect, conditions, _DETAILS)
+        )
+    ]
+    overlapping = downtimes(
+        connection, endpoint=endpoint, service_type=service_type, site=site, start=start, end=end
+    )
+    return StatusInput(start, end, results, overlapping, _members(connection, member_conditions))
+
+
+def _trend_counts_query(
+    since: datetime, until: datetime, vo: str, site: str | None
+) -> sa.Select[tuple[Any, ...]]:
+    conditions = [R.c.timestamp >= since, R.c.timestamp < until, _equals(R.c.vo, vo)]
+    if site is not None:
+        conditions.append(R.c.site_id == _site_id(site))
+    # each result against the one before it of its (endpoint, metric), in the order of the
+    # results' unique key (its index serves the window, as for the A/R load)
+    previous = (
+        sa.func.lag(R.c.status)
+        .over(
+            partition_by=(R.c.endpoint_id, R.c.metric),
+            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
+        )
+        .label("previous")
+    )
+    ordered = (
+        sa.select(R.c.site_id, R.c.endpoint_id, R.c.metric, R.c.machinetype, R.c.status, previous)
+        .where(*conditions)
+        .subquery("ordered")
+    )
+    row = ordered.c
+    changed = sa.case((sa.and_(row.previous.is_not(None), row.previous != row.status), 1), else_=0)
+    keys = (row.site_id, row.endpoint_id, row.metric, row.machinetype, row.status)
+    return sa.select(*keys, sa.func.count(), sa.func.sum(changed)).group_by(*keys)
+
+
+def trend_counts(
+    connection: Connection, *, since: datetime, until: datetime, vo: str, site: str | None
+) -> list[TrendCount]:
+    """Per site, endpoint, metric, machinetype and status, the results of ``vo`` in
+    [since, until) and how many of them changed their metric's status (a result's
+    predecessor being the one before it in the period, of any machinetype)."""
+    endpoints = _endpoint_names(connection)
+    sites = _site_names(connection)
+    _prepare_sort(connection)
+    counts = connection.execute(_trend_counts_query(since, until, vo, site))
+    return [
+        TrendCount(
+            sites[site_id],
+            *endpoints[endpoint_id],
+            metric,
+            machinetype,
+            status,
+            int(results),
+            int(changes),
+        )
+        for site_id, endpoint_id, metric, machinetype, status, results, changes in counts
+    ]

@@ -291,6 +291,22 @@ class PerfRow(NamedTuple):
     perf_data: str
 
 
+class ResultTimelineRow(NamedTuple):
+    """A TimelineRow with what a status timeline names of the result that set a status."""
+
+    endpoint: str
+    service_type: str
+    metric: str
+    vo: str
+    site: str
+    timestamp: datetime
+    status: str
+    gathered_at: str
+    vm_uuid: str
+    machinetype: str
+    summary: str
+
+
 @dataclass(frozen=True)
 class Member:
     """Endpoint ``endpoint``/``service_type`` belongs to ``site`` for ``vo`` from
@@ -318,6 +334,33 @@ class TimelineInput:
     # with a threshold profile: results of covered metrics whose perfdata held no number
     # for a covered label, which kept the probe's status
     unjudged: int = 0
+
+
+@dataclass(frozen=True)
+class StatusInput:
+    """A TimelineInput whose results say which VM gave them (the status timelines' load:
+    one site or endpoint, a few weeks at most)."""
+
+    start: datetime
+    end: datetime
+    results: list[ResultTimelineRow]
+    downtimes: list[Downtime]
+    members: list[Member]
+
+
+@dataclass(frozen=True)
+class TrendCount:
+    """How many results of one metric of an endpoint a machinetype gave in a period, in
+    one status (``changes``: how many of them changed the metric's status)."""
+
+    site: str
+    endpoint: str
+    service_type: str
+    metric: str
+    machinetype: str
+    status: str
+    results: int
+    changes: int
 
 
 class StoredFigures(NamedTuple):

@@ -463,6 +463,84 @@ function firstOfPreviousMonth() {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 10);
 }
 
+// --- status timelines and trends ----------------------------------------------------------
+
+function settingVMs(piece) {
+  // who set a piece: a metric piece names its result, an endpoint piece the metrics' results
+  const results = piece.result ? [piece.result]
+    : (piece.set_by || []).map((entry) => entry.result).filter(Boolean);
+  const names = new Set(results.map((result) => `${result.vm_uuid || "?"} (${result.machinetype || "?"})`));
+  return [...names];
+}
+
+function drawStrip(label, pieces, className) {
+  // aligned with the A/R charts above: the same 30 days over the same width
+  const days = lastDays();
+  const first = Date.parse(`${days[0]}T00:00:00Z`);
+  const span = days.length * DAY_MS;
+  const left = 34;
+  const width = 30 * 14;
+  const strip = svg("svg", {
+    class: "timeline", viewBox: `0 0 ${left + width + 4} 14`, preserveAspectRatio: "none",
+    role: "img", "aria-label": `${label}: status timeline, last ${days.length} days`,
+  });
+  for (const piece of pieces) {
+    const from = Math.max(first, Date.parse(piece.start));
+    const to = Math.min(first + span, Date.parse(piece.end));
+    if (to <= from) continue;
+    const vms = settingVMs(piece);
+    const who = vms.length ? ` \u00b7 set by ${vms.join(", ")}` : "";
+    strip.append(svg("rect", {
+      class: `piece ${STATUSES.includes(piece.status) ? piece.status : "MISSING"}`,
+      x: left + ((from - first) / span) * width, y: 2,
+      width: Math.max(0.5, ((to - from) / span) * width), height: 10,
+      "data-start": piece.start, "data-end": piece.end, "data-status": piece.status,
+    }, svg("title", {}, `${piece.status} ${piece.start} \u2013 ${piece.end}${who}`)));
+  }
+  return strip;
+}
+
+function renderTimelines(document_, failure) {
+  const section = document.getElementById("timelines");
+  section.hidden = !document_ && !failure;
+  show("timelines-error", failure ? `cannot load the timelines: ${failure}` : "");
+  const strips = [];
+  if (document_) {
+    if (document_.scope === "site") {
+      strips.push(el("div", "strip site", el("span", "strip-name", document_.name),
+        drawStrip(document_.name, document_.pieces)));
+    }
+    for (const space of document_.endpoints) {
+      const row = el("div", "strip space", el("span", "strip-name", space.endpoint),
+        drawStrip(space.endpoint, space.pieces));
+      row.dataset.endpoint = space.endpoint;
+      row.dataset.serviceType = space.service_type;
+      if (view().get("endpoint") === space.endpoint) row.classList.add("selected");
+      strips.push(row);
+    }
+  }
+  document.getElementById("strips").replaceChildren(...strips);
+}
+
+function trendLine(entry, count) {
+  const by = entry.machinetypes.map((m) => `${m.machinetype || "?"} ${m[count]}`).join(", ");
+  return el("li", "", `${entry.metric} on ${entry.endpoint}: ${entry[count]}`
+    + `${count === "changes" ? ` (${entry.changes_per_day.toFixed(1)} a day)` : ` of ${entry.results}`}`
+    + ` [${by}]`);
+}
+
+function renderTrends(trends, failure) {
+  document.getElementById("trends").hidden = !trends && !failure;
+  show("trends-error", failure ? `cannot load the trends: ${failure}` : "");
+  document.getElementById("trends-contrast").textContent = trends
+    ? trends.contrast || "No machinetype fails more than another." : "";
+  const failing = trends ? trends.failing.filter((entry) => entry.critical > 0) : [];
+  document.getElementById("trends-failing").replaceChildren(...failing.map((e) => trendLine(e, "critical")));
+  document.getElementById("trends-flapping").replaceChildren(
+    ...(trends ? trends.flapping : []).map((e) => trendLine(e, "changes")),
+  );
+}
+
 // --- results -----------------------------------------------------------------------------
 
 function resultArticle(result) {
@@ -534,6 +612,15 @@ async function refreshPanel() {
     siteDaily: site ? getJSON(`${API}/ar/sites/${encodeURIComponent(site)}?${query({ vo, ...daily })}`) : null,
     siteMonthly: site ? getJSON(`${API}/ar/sites/${encodeURIComponent(site)}?${query({ vo, ...monthly })}`) : null,
     siteDowntimes: site ? getJSON(`${API}/downtimes?${new URLSearchParams({ site, start: since })}`) : null,
+    status: getJSON(site
+      // the strips need no metric's own timeline: metrics=false keeps the answer small
+      ? `${API}/status/sites/${encodeURIComponent(site)}?${query({
+        vo, start: daily.start, end: daily.end, metrics: "false",
+      })}`
+      : `${API}/status/endpoints/${encodeURIComponent(endpoint)}?${query({
+        service_type: serviceType, vo, start: daily.start, end: daily.end, metrics: "false",
+      })}`),
+    trends: site ? getJSON(`${API}/trends?${query({ site, vo, start: daily.start, end: daily.end, top: "5" })}`) : null,
   };
   if (endpoint) {
     const ar = `${API}/ar/endpoints/${encodeURIComponent(endpoint)}`;
@@ -593,7 +680,9 @@ async function refreshPanel() {
     renderMonthly(siteBlock.querySelector("tbody"), got.siteMonthly ? got.siteMonthly.results : []);
     if (!endpoint) renderDaily(got.siteDaily ? got.siteDaily.results : []);
   }
-  const arFailures = failures.filter(([key]) => key !== "results" && key !== "metric");
+  renderTimelines(got.status, failed("status")?.[1]);
+  renderTrends(got.trends, failed("trends")?.[1]);
+  const arFailures = failures.filter(([key]) => !["results", "metric", "status", "trends"].includes(key));
   show("ar-error", arFailures.length ? `cannot compute A/R: ${arFailures[0][1]}` : "");
 }
 
