@@ -391,8 +391,9 @@ def _split(text: str) -> list[str]:
 
 
 def is_monit(text: str) -> bool:
-    """Whether a body is MONIT's JSON rather than a record: a record begins with a key."""
-    return text.lstrip().startswith("{")
+    """Whether a body is meant as MONIT's JSON rather than a record, which begins with a
+    key: a JSON array is refused as JSON, with a reason that says so."""
+    return text.lstrip().startswith(("{", "["))
 
 
 def decode(body: str | bytes) -> MetricResult:
