@@ -22,6 +22,7 @@ ETF_FIELDS = {
     "details",
     "vo",
     "dst_experiment_site",
+    "gathered_at",
 }
 
 
@@ -41,7 +42,8 @@ def test_the_document_has_etf_fields_and_vmsams_under_one_key():
     assert encoded["vo"] == "lhcb"
     assert encoded["details"] == "first line\nsecond line"
     assert encoded["vmsam"]["serviceType"] == "uk.ac.gridpp.vac"
-    assert encoded["vmsam"]["gatheredAt"] == "vac01-07.tier2.hep.manchester.ac.uk"
+    assert encoded["gathered_at"] == "vac01-07.tier2.hep.manchester.ac.uk"
+    assert "gatheredAt" not in encoded["vmsam"]
 
 
 def test_vmsam_fields_and_extras_round_trip():
@@ -55,9 +57,13 @@ def test_vmsam_fields_and_extras_round_trip():
 def test_an_etf_document_without_vmsam_fields_decodes():
     etf = {key: value for key, value in document().items() if key != "vmsam"}
     decoded = messages.decode(json.dumps(etf))
-    assert decoded.service_uri == decoded.host_name == decoded.gathered_at == etf["dst_hostname"]
+    assert decoded.service_uri == decoded.host_name == etf["dst_hostname"]
+    assert decoded.gathered_at == etf["gathered_at"]
     assert decoded.service_type == etf["service_flavour"]
     assert decoded.vo_name == "lhcb"
+    del etf["gathered_at"], etf["details"]
+    bare = messages.decode(json.dumps(etf))
+    assert (bare.gathered_at, bare.details) == (etf["dst_hostname"], "")
 
 
 def test_milliseconds_are_cut_to_the_second():
@@ -79,6 +85,8 @@ HOSTILE: list[tuple[str, str]] = [
     (json.dumps(document(dst_hostname=None)), "dst_hostname must be a string, not null"),
     (json.dumps(document(summary="  ")), "missing required field.*summary"),
     (json.dumps(document(summary="a\nb")), "summary holds a line break"),
+    (json.dumps(document(gathered_at=" ")), "missing required field.*gathered_at"),
+    (json.dumps(_without("dst_experiment_site")), "missing.*dst_experiment_site"),
     (json.dumps(document(timestamp="1795600800000")), "timestamp must be an integer"),
     (json.dumps(document(timestamp=1795600800.5)), "timestamp must be an integer"),
     (json.dumps(document(timestamp=True)), "timestamp must be an integer"),

@@ -16,12 +16,12 @@ record, so:
 The same result also has MONIT's encoding, the JSON document ETF sends to WLCG's MONIT
 pipeline (``encode_monit``; docs/messages.md, "MONIT's JSON document"): ETF's fields
 ``dst_hostname``, ``service_flavour``, ``metric_name``, ``status``, ``timestamp`` (epoch
-milliseconds), ``summary``, ``details``, ``vo`` and ``dst_experiment_site``, and every other
-field of the result under the one key ``vmsam`` by its WLCG key name, so nothing is lost
-and a MONIT consumer ignores it. ``decode`` tells the two apart by the body (a JSON object
-or key/value lines) and ``decode(encode_monit(x)) == x`` likewise. A document without
-``vmsam`` (ETF's own) decodes too: its service URI and gatheredAt are its host, its service
-type its flavour.
+milliseconds), ``summary``, ``details``, ``vo``, ``dst_experiment_site`` and
+``gathered_at``, and every other field of the result under the one key ``vmsam`` by its
+WLCG key name, so nothing is lost and a MONIT consumer ignores it. ``decode`` tells the two
+apart by the body (a JSON object or key/value lines) and ``decode(encode_monit(x)) == x``
+likewise. A document without ``vmsam`` (ETF's own) decodes too: its service URI is its
+host, its service type its flavour.
 """
 
 from __future__ import annotations
@@ -240,13 +240,18 @@ _MONIT: tuple[tuple[str, str], ...] = (
     ("summary", "summary"),
     ("details", "details"),
     ("dst_experiment_site", "site_name"),
+    # not in the fields MONIT's reports read, but in every document ETF sends
+    ("gathered_at", "gathered_at"),
 )
-_MONIT_REQUIRED = tuple(key for key, attribute in _MONIT if attribute != "details")
+# details may be absent (empty), gathered_at too (the host then: ETF's own host is unknown)
+_MONIT_REQUIRED = tuple(
+    key for key, attribute in _MONIT if attribute not in ("details", "gathered_at")
+)
 _CARRIED = {attribute for _, attribute in _MONIT} | {"timestamp"}
 # the result's other fields, under MONIT_EXTRA by their WLCG key
 _OWN = tuple((key, attribute) for key, attribute in _FIELDS if attribute not in _CARRIED)
 _OWN_KEYS = {key for key, _ in _OWN}
-_OWN_REQUIRED = ("serviceURI", "serviceType", "gatheredAt")
+_OWN_REQUIRED = ("serviceURI", "serviceType")
 # 2000-01-01 to 9999-12-31 in epoch ms: anything else is no time a probe ran
 _EARLIEST_MS = 946_684_800_000
 _LATEST_MS = 253_402_300_799_999
@@ -303,7 +308,7 @@ def _json_string(document: dict[str, object], key: str, where: str = "") -> str:
     if not isinstance(value, str):
         kind = "null" if value is None else type(value).__name__
         raise MessageError(f"{where}{key} must be a string, not {kind}")
-    if key not in ("details", "detailsData") and ("\n" in value or "\r" in value):
+    if key != "details" and ("\n" in value or "\r" in value):
         raise MessageError(f"{where}{key} holds a line break")
     return value
 
@@ -321,7 +326,7 @@ def _own_values(document: dict[str, object]) -> dict[str, str]:
     """The fields under ``MONIT_EXTRA``, or those an ETF document implies without it."""
     if MONIT_EXTRA not in document:
         host, flavour = str(document["dst_hostname"]), str(document["service_flavour"])
-        implied = {"serviceURI": host, "serviceType": flavour, "gatheredAt": host}
+        implied = {"serviceURI": host, "serviceType": flavour}
         if isinstance(document.get("vo"), str) and document["vo"]:
             implied["voName"] = str(document["vo"])
         return implied
@@ -347,6 +352,8 @@ def _monit(text: str) -> MetricResult:
         raise MessageError(f"missing required field(s): {', '.join(missing)}")
     values = {a: _json_string(document, key) for key, a in _MONIT if key in document}
     blank = [key for key, a in _MONIT if key in _MONIT_REQUIRED and not values[a].strip()]
+    if not values.setdefault("gathered_at", values["host_name"]).strip():
+        blank.append("gathered_at")
     if blank:
         raise MessageError(f"missing required field(s): {', '.join(blank)}")
     if values["status"] not in STATUSES:
