@@ -86,6 +86,7 @@ HOSTILE: list[tuple[str, str]] = [
     (json.dumps(document(summary="  ")), "missing required field.*summary"),
     (json.dumps(document(summary="a\nb")), "summary holds a line break"),
     (json.dumps(document(gathered_at=" ")), "missing required field.*gathered_at"),
+    (json.dumps(document(vmsam={**document()["vmsam"], "details": "a\nb"})), "vmsam.details holds"),  # type: ignore[dict-item]
     (json.dumps(_without("dst_experiment_site")), "missing.*dst_experiment_site"),
     (json.dumps(document(timestamp="1795600800000")), "timestamp must be an integer"),
     (json.dumps(document(timestamp=1795600800.5)), "timestamp must be an integer"),

@@ -303,12 +303,14 @@ def _json_object(text: str) -> dict[str, object]:
     return document
 
 
-def _json_string(document: dict[str, object], key: str, where: str = "") -> str:
+def _json_string(
+    document: dict[str, object], key: str, where: str = "", *, multiline: bool = False
+) -> str:
     value = document[key]
     if not isinstance(value, str):
         kind = "null" if value is None else type(value).__name__
         raise MessageError(f"{where}{key} must be a string, not {kind}")
-    if key != "details" and ("\n" in value or "\r" in value):
+    if not multiline and ("\n" in value or "\r" in value):
         raise MessageError(f"{where}{key} holds a line break")
     return value
 
@@ -350,7 +352,11 @@ def _monit(text: str) -> MetricResult:
     missing = [key for key in (*_MONIT_REQUIRED, "timestamp") if key not in document]
     if missing:
         raise MessageError(f"missing required field(s): {', '.join(missing)}")
-    values = {a: _json_string(document, key) for key, a in _MONIT if key in document}
+    values = {
+        a: _json_string(document, key, multiline=a == "details")
+        for key, a in _MONIT
+        if key in document
+    }
     blank = [key for key, a in _MONIT if key in _MONIT_REQUIRED and not values[a].strip()]
     if not values.setdefault("gathered_at", values["host_name"]).strip():
         blank.append("gathered_at")

@@ -276,7 +276,7 @@ class Publisher:
         """``deliver`` the spool of every destination under ``root`` (``spool_paths``), one
         after another within the one ``deadline``."""
         report = DeliveryReport()
-        for target, path in spool_paths(root, self._settings.targets()):
+        for target, path in spool_paths(root, self._targets):
             report.add(self.deliver(Spool(path), deadline, target.name))
         return report
 
