@@ -10,8 +10,10 @@ import pytest
 from vmsam.shared.config import (
     DEFAULT_DESTINATION,
     ConfigError,
+    Destination,
     Settings,
     load_settings,
+    read_settings,
     with_overrides,
 )
 
@@ -394,3 +396,50 @@ def test_one_string_of_commands_splits_outside_quotes(text: str, commands: list[
     from vmsam.shared.config import split_commands
 
     assert split_commands(text) == commands
+
+
+def test_destinations_are_tables_or_strings_each_with_its_format(tmp_path: Path) -> None:
+    text = """[broker]
+destination = "/queue/old"
+destinations = [
+  { name = "/topic/sam.vmsam.metrics" },
+  { name = "/topic/monit.etf", format = "MONIT" },
+  "monit:/queue/monit.copy",
+  "/queue/plain",
+]
+"""
+    broker = load(tmp_path, text).broker
+    assert broker.targets() == (
+        Destination("/topic/sam.vmsam.metrics", "wlcg"),
+        Destination("/topic/monit.etf", "monit"),
+        Destination("/queue/monit.copy", "monit"),
+        Destination("/queue/plain", "wlcg"),
+    )
+
+
+def test_without_destinations_the_one_destination_is_published_as_wlcg(tmp_path: Path) -> None:
+    broker = load(tmp_path, '[broker]\ndestination = "/queue/old"\n').broker
+    assert broker.targets() == (Destination("/queue/old", "wlcg"),)
+
+
+def test_a_bad_destination_is_dropped_alone_with_its_reason(tmp_path: Path) -> None:
+    text = """[broker]
+destinations = [
+  { name = "/topic/a", format = "xml" },
+  { name = "/topic/b", colour = "red" },
+  { format = "monit" },
+  42,
+  { name = "/topic/ok", format = "monit" },
+  { name = "/topic/ok", format = "monit" },
+]
+"""
+    configuration = read_settings(write(tmp_path, text), environ=NO_ENV)
+    assert configuration.settings.broker.targets() == (Destination("/topic/ok", "monit"),)
+    reasons = {p.key: p.message for p in configuration.errors}
+    assert "format: expected one of wlcg, monit, got 'xml'" in reasons["[broker] destinations #1"]
+    assert "unknown key(s) colour" in reasons["[broker] destinations #2"]
+    assert "needs name" in reasons["[broker] destinations #3"]
+    assert "expected a table or a string, got 42" in reasons["[broker] destinations #4"]
+    assert "listed already" in reasons["[broker] destinations #6"]
+    with pytest.raises(ConfigError, match=r"\[broker\] destinations #1: format"):
+        load_settings(write(tmp_path, text), environ=NO_ENV)

@@ -16,7 +16,7 @@ from vmsam.demo.simulate import VMLayout, build_vm, write_config
 from vmsam.server.ingest import ingest, split_records
 from vmsam.server.store import Store
 from vmsam.server.trust import looks_signed
-from vmsam.shared.messages import encode
+from vmsam.shared.messages import encode, encode_monit
 from vmsam.vm.spool import Spool
 
 BIN = Path(sys.executable).parent
@@ -109,8 +109,20 @@ def test_a_results_document_with_a_message_that_is_not_text(store, tmp_path):
     report = ingest(store, [path])
     assert (report.saved.stored, report.saved.dead_letters) == (2, 2)
     reasons = sorted(letter.reason for letter in store.dead_letters()[1])
-    assert reasons[0] == "no EOT line: the record is incomplete"
+    # an object is read as MONIT's JSON document, which this one is not
+    assert reasons[0].startswith("missing required field(s): dst_hostname")
     assert reasons[1].startswith("not UTF-8")
+
+
+def test_the_spool_of_a_monit_destination_is_ingested(store, tmp_path):
+    monit = Spool(tmp_path / "spool" / "monit@%2Ftopic%2Fmonit")
+    for test in TESTS:
+        monit.add(encode_monit(result(host="vac02.example.org", test=test)))
+    monit.add(encode_monit(result(host="vac02.example.org", test="bad", status="ok")))
+    report = ingest(store, [tmp_path / "spool"])
+    assert (report.files, report.saved.stored, report.saved.dead_letters) == (5, 4, 1)
+    assert {r.endpoint for r in store.results()[1]} == {"vac02.example.org"}
+    assert store.dead_letters()[1][0].reason.startswith("status 'ok' is not one of OK")
 
 
 def test_split_records_keeps_each_record_whole():

@@ -2,7 +2,8 @@
 
 A path is a file or a directory walked recursively. Every regular file that holds WLCG
 records is read: a dirq spool's elements (one record each), plain message files (one or many
-records, each ended by ``EOT``), and joboutputs' ``vmsam-results.json`` (its ``messages``).
+records, each ended by ``EOT``), MONIT's JSON documents (a monit destination's spool
+elements, one each) and joboutputs' ``vmsam-results.json`` (its ``messages``).
 Files holding no record (shutdown messages, logs, dirq's lock and temporary files) are
 skipped. A spool element the VM signed is one message whose record is taken out of its
 S/MIME wrapping, unverified (stored with no ``signature``: not checked). Each record goes
@@ -84,6 +85,8 @@ def bodies(data: bytes) -> list[bytes | str] | None:
     if messages is not None:
         # a message that is not a string cannot be a record: its JSON is dead-lettered
         return [m if isinstance(m, str) else json.dumps(m) for m in messages]
+    if data.lstrip().startswith(b"{") and b'"metric_name"' in data:
+        return [data]  # MONIT's JSON document: a spool element of a monit destination
     if _RECORD_LINE.search(data) is None:
         return None
     return [*split_records(data)]

@@ -31,12 +31,14 @@ __all__ = [
     "CHOICES",
     "DEFAULT_CONFIG",
     "DEFAULT_DESTINATION",
+    "FORMATS",
     "VM_SECTIONS",
     "ApiSettings",
     "BrokerSettings",
     "ConfigError",
     "Configuration",
     "ConsumerSettings",
+    "Destination",
     "DiscoverySettings",
     "ExtraProbe",
     "OutputSettings",
@@ -121,9 +123,23 @@ class ProbeSettings(NamedTuple):
     critical: tuple[str, ...] = ()
 
 
+# the encodings a destination may take (vmsam.shared.messages): WLCG's key/value record and
+# MONIT's JSON document
+FORMATS = ("wlcg", "monit")
+
+
+class Destination(NamedTuple):
+    """One queue or topic the VM publishes to and the encoding its consumers read."""
+
+    name: str
+    format: str = "wlcg"
+
+
 class BrokerSettings(NamedTuple):
     urls: tuple[str, ...] = ()
     destination: str = DEFAULT_DESTINATION
+    # several destinations, each with its format; empty: ``destination`` alone, in wlcg
+    destinations: tuple[Destination, ...] = ()
     user: str = ""
     password: str = ""
     ssl: bool = False
@@ -140,6 +156,10 @@ class BrokerSettings(NamedTuple):
     sign: str = "no"
     sign_cert: str = ""
     sign_key: str = ""
+
+    def targets(self) -> tuple[Destination, ...]:
+        """Where every result is published: ``destinations``, else ``destination``."""
+        return self.destinations or (Destination(self.destination),)
 
 
 class ConsumerSettings(NamedTuple):
@@ -249,6 +269,7 @@ _BROKER_URL = re.compile(
     r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]]+)):(?P<port>\d{1,5})$"
 )
 _EXTRA_KEYS = {"command", "name"}
+_DESTINATION_KEYS = {"name", "format"}
 
 
 def parse_broker_url(url: str) -> tuple[str, int] | None:
@@ -406,6 +427,45 @@ def _each_item(
     return kept
 
 
+def _to_destination(item: object) -> Destination:
+    """One ``[broker] destinations`` item: ``{name = ..., format = ...}``, or a string
+    ``<name>`` (wlcg) or ``<format>:<name>`` (a user_data option is one string)."""
+    if isinstance(item, str):
+        prefix, colon, rest = item.strip().partition(":")
+        if colon and prefix.lower() in FORMATS:
+            item = {"name": rest, "format": prefix}
+        else:
+            item = {"name": item}
+    if not isinstance(item, dict):
+        raise _Invalid(f"expected a table or a string, got {_describe(item)}")
+    unknown = set(item) - _DESTINATION_KEYS
+    if unknown:
+        raise _Invalid(f"unknown key(s) {', '.join(sorted(unknown))} (known: name, format)")
+    name, format_ = item.get("name"), item.get("format", "wlcg")
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise _Invalid('a destination needs name = "<queue or topic>", without spaces')
+    if not isinstance(format_, str) or format_.strip().lower() not in FORMATS:
+        raise _Invalid(f"format: expected one of {', '.join(FORMATS)}, got {_describe(format_)}")
+    return Destination(name.strip(), format_.strip().lower())
+
+
+def _to_destinations(
+    value: object, key: str, source: str, collector: _Collector
+) -> tuple[Destination, ...] | None:
+    found: list[Destination] = []
+    for index, destination in enumerate(
+        _each_item(value, _to_destination, key, source, collector), 1
+    ):
+        if destination is None or not _supplied(destination.name):
+            continue
+        if destination in found:
+            message = f"{destination.name} in {destination.format} is listed already"
+            collector.add("error", f"{key} #{index}", message, source, instead="ignored")
+            continue
+        found.append(destination)
+    return tuple(found) or None
+
+
 def _to_extras(
     value: object, key: str, source: str, collector: _Collector
 ) -> tuple[ExtraProbe, ...] | None:
@@ -439,6 +499,14 @@ def _to_urls(value: object, key: str, source: str, collector: _Collector) -> tup
     return tuple(found) or None
 
 
+# the lists whose items are read one by one, each bad item one problem
+_LISTS: dict[tuple[str, str], Callable[[object, str, str, _Collector], object]] = {
+    ("probes", "extra"): _to_extras,
+    ("broker", "urls"): _to_urls,
+    ("broker", "destinations"): _to_destinations,
+}
+
+
 def _describe(value: object) -> str:
     if isinstance(value, str):
         return repr(value if len(value) <= 60 else value[:57] + "...")
@@ -466,10 +534,9 @@ def _coerce(
     """``value`` as the type of ``default``; None when not supplied; _Invalid when garbage.
     Lists keep the items that can be used and report the others."""
     name = f"[{section}] {key}"
-    if (section, key) == ("probes", "extra"):
-        return _to_extras(value, name, source, collector)
-    if (section, key) == ("broker", "urls"):
-        return _to_urls(value, name, source, collector)
+    listed = _LISTS.get((section, key))
+    if listed is not None:
+        return listed(value, name, source, collector)
     if isinstance(default, bool):
         return _to_bool(value)
     if isinstance(default, float):

@@ -133,7 +133,14 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "failing over to the next; `vmsam consume` uses one of them at a time. One bad entry "
     "is dropped alone. Without any broker the VM publishes nothing (results still reach "
     "joboutputs and syslog).",
-    ("broker", "destination"): "The queue or topic the VM publishes to.",
+    ("broker", "destination"): "The queue or topic the VM publishes to, in the WLCG "
+    "key/value format: the default, used when `destinations` is not set.",
+    ("broker", "destinations"): "Several destinations, each with its format: a list of "
+    '`{ name = "<queue or topic>", format = "wlcg" | "monit" }` (or strings `<name>` and '
+    "`monit:<name>`). Every result is published to each, `wlcg` as the key/value record, "
+    "`monit` as MONIT's JSON document (docs/messages.md); each copy waits in a spool of its "
+    "own until its destination confirmed it. One bad entry is dropped alone. Set, it "
+    "replaces `destination`.",
     ("broker", "user"): "STOMP login.",
     ("broker", "password"): "STOMP passcode; unused without `user`.",
     ("broker", "ssl"): "TLS to the broker. `cert`, `key`, `ca_dir` and `ca_file` are used "
@@ -241,6 +248,7 @@ TYPES: dict[str, str] = {
     "bool": "boolean",
     "tuple[str, ...]": "list of strings",
     "tuple[ExtraProbe, ...]": "list of command lines or tables",
+    "tuple[Destination, ...]": "list of tables or strings",
 }
 
 

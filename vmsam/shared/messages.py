@@ -12,10 +12,21 @@ record, so:
   16 KiB is cut with a marker.
 
 ``decode(encode(x)) == x`` for every result whose text needs neither replacement nor cut.
+
+The same result also has MONIT's encoding, the JSON document ETF sends to WLCG's MONIT
+pipeline (``encode_monit``; docs/messages.md, "MONIT's JSON document"): ETF's fields
+``dst_hostname``, ``service_flavour``, ``metric_name``, ``status``, ``timestamp`` (epoch
+milliseconds), ``summary``, ``details``, ``vo``, ``dst_experiment_site`` and
+``gathered_at``, and every other field of the result under the one key ``vmsam`` by its
+WLCG key name, so nothing is lost and a MONIT consumer ignores it. ``decode`` tells the two
+apart by the body (a JSON object or key/value lines) and ``decode(encode_monit(x)) == x``
+likewise. A document without ``vmsam`` (ETF's own) decodes too: its service URI is its
+host, its service type its flavour.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -218,6 +229,161 @@ def _record(lines: list[str]) -> MetricResult:
     return result
 
 
+# where vmsam's own fields go in a MONIT document: one key, one thing a MONIT consumer ignores
+MONIT_EXTRA = "vmsam"
+# (JSON key, attribute) of the fields MONIT reads, in ETF's order; vo and timestamp apart
+_MONIT: tuple[tuple[str, str], ...] = (
+    ("dst_hostname", "host_name"),
+    ("service_flavour", "service_flavour"),
+    ("metric_name", "metric_name"),
+    ("status", "status"),
+    ("summary", "summary"),
+    ("details", "details"),
+    ("dst_experiment_site", "site_name"),
+    # not in the fields MONIT's reports read, but in every document ETF sends
+    ("gathered_at", "gathered_at"),
+)
+# details may be absent (empty), gathered_at too (the host then: ETF's own host is unknown)
+_MONIT_REQUIRED = tuple(
+    key for key, attribute in _MONIT if attribute not in ("details", "gathered_at")
+)
+_CARRIED = {attribute for _, attribute in _MONIT} | {"timestamp"}
+# the result's other fields, under MONIT_EXTRA by their WLCG key
+_OWN = tuple((key, attribute) for key, attribute in _FIELDS if attribute not in _CARRIED)
+_OWN_KEYS = {key for key, _ in _OWN}
+_OWN_REQUIRED = ("serviceURI", "serviceType")
+# 2000-01-01 to 9999-12-31 in epoch ms: anything else is no time a probe ran
+_EARLIEST_MS = 946_684_800_000
+_LATEST_MS = 253_402_300_799_999
+
+
+def _own_fields(result: MetricResult) -> dict[str, str]:
+    own = {
+        key: one_line(str(getattr(result, a))) for key, a in _OWN if getattr(result, a) is not None
+    }
+    for key, value in result.extra.items():
+        if _KEY.match(key) and key not in _ATTRIBUTE and key != "detailsData":
+            own[key] = one_line(value)
+    return own
+
+
+def encode_monit(result: MetricResult) -> str:
+    """MONIT's JSON document for ``result``, one line, cleaned and bounded as ``encode``
+    does (no escaping: JSON needs none)."""
+    document: dict[str, object] = {}
+    for key, attribute in _MONIT:
+        value: str = getattr(result, attribute)
+        document[key] = (
+            _cut(clean(value), MAX_DETAILS_BYTES) if attribute == "details" else one_line(value)
+        )
+    if not str(document["summary"]).strip():
+        document["summary"] = NO_SUMMARY  # as in the record: a blank summary is refused
+    document["timestamp"] = int(result.timestamp.timestamp()) * 1000
+    document["vo"] = result.vo
+    document[MONIT_EXTRA] = _own_fields(result)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _no_constant(name: str) -> None:
+    raise MessageError(f"JSON {name} is not a number a MONIT document may hold")
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        document = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise MessageError("invalid JSON: nested too deep") from None
+    except MessageError:
+        raise
+    except ValueError as exc:
+        # json's message and int()'s refusal of 4300+ digits are both one line
+        raise MessageError(f"invalid JSON: {str(exc)[:100]}") from None
+    if not isinstance(document, dict):
+        raise MessageError("a MONIT document must be a JSON object")
+    return document
+
+
+def _json_string(
+    document: dict[str, object], key: str, where: str = "", *, multiline: bool = False
+) -> str:
+    value = document[key]
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise MessageError(f"{where}{key} must be a string, not {kind}")
+    if not multiline and ("\n" in value or "\r" in value):
+        raise MessageError(f"{where}{key} holds a line break")
+    return value
+
+
+def _epoch_ms(value: object) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MessageError("timestamp must be an integer of epoch milliseconds")
+    if not _EARLIEST_MS <= value <= _LATEST_MS:
+        raise MessageError(f"timestamp {value} ms is not between the years 2000 and 9999")
+    # whole seconds, as in the record: milliseconds are cut, not rounded
+    return datetime.fromtimestamp(value // 1000, UTC)
+
+
+def _own_values(document: dict[str, object]) -> dict[str, str]:
+    """The fields under ``MONIT_EXTRA``, or those an ETF document implies without it."""
+    if MONIT_EXTRA not in document:
+        host, flavour = str(document["dst_hostname"]), str(document["service_flavour"])
+        implied = {"serviceURI": host, "serviceType": flavour}
+        if isinstance(document.get("vo"), str) and document["vo"]:
+            implied["voName"] = str(document["vo"])
+        return implied
+    own = document[MONIT_EXTRA]
+    if not isinstance(own, dict):
+        raise MessageError(f"{MONIT_EXTRA} must be an object of strings")
+    for key in own:
+        if not _KEY.match(key):
+            raise MessageError(f"{MONIT_EXTRA} key {key[:40]!r} is not a WLCG key name")
+        if (key in _ATTRIBUTE and key not in _OWN_KEYS) or key == "detailsData":
+            raise MessageError(f"{MONIT_EXTRA}.{key} is a field of the document itself")
+        _json_string(own, key, f"{MONIT_EXTRA}.")
+    missing = [f"{MONIT_EXTRA}.{k}" for k in _OWN_REQUIRED if not str(own.get(k, "")).strip()]
+    if missing:
+        raise MessageError(f"missing required field(s): {', '.join(missing)}")
+    return {str(key): str(value) for key, value in own.items()}
+
+
+def _monit(text: str) -> MetricResult:
+    document = _json_object(text)
+    missing = [key for key in (*_MONIT_REQUIRED, "timestamp") if key not in document]
+    if missing:
+        raise MessageError(f"missing required field(s): {', '.join(missing)}")
+    values = {
+        a: _json_string(document, key, multiline=a == "details")
+        for key, a in _MONIT
+        if key in document
+    }
+    blank = [key for key, a in _MONIT if key in _MONIT_REQUIRED and not values[a].strip()]
+    if not values.setdefault("gathered_at", values["host_name"]).strip():
+        blank.append("gathered_at")
+    if blank:
+        raise MessageError(f"missing required field(s): {', '.join(blank)}")
+    if values["status"] not in STATUSES:
+        raise MessageError(f"status {values['status'][:40]!r} is not one of {', '.join(STATUSES)}")
+    if len(values["host_name"].strip()) < 2:
+        raise MessageError("dst_hostname is shorter than 2 characters")
+    vo = document.get("vo")
+    if vo is not None and not isinstance(vo, str):
+        raise MessageError(f"vo must be a string or null, not {type(vo).__name__}")
+    own = _own_values(document)
+    known = {attribute: own.pop(key, None) for key, attribute in _OWN}
+    result = MetricResult(
+        timestamp=_epoch_ms(document["timestamp"]),
+        extra=own,
+        **values,
+        **known,  # type: ignore[arg-type]
+    )
+    if result.vo is None:
+        raise MessageError(f"no vo, no {MONIT_EXTRA}.voName and no org.<vo>. in the metric name")
+    if vo and vo != result.vo:
+        raise MessageError(f"vo {vo[:40]!r} is not the result's VO {result.vo[:40]!r}")
+    return result
+
+
 def _text(body: str | bytes) -> str:
     if isinstance(body, str):
         return body
@@ -237,10 +403,20 @@ def _split(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines] if "\r" in text else lines
 
 
+def is_monit(text: str) -> bool:
+    """Whether a body is meant as MONIT's JSON rather than a record, which begins with a
+    key: a JSON array is refused as JSON, with a reason that says so."""
+    return text.lstrip().startswith(("{", "["))
+
+
 def decode(body: str | bytes) -> MetricResult:
-    """The one record in ``body`` (a STOMP message body); ``MessageError`` says what is wrong."""
+    """The one result in ``body`` (a STOMP message body), a WLCG record or MONIT's JSON
+    document; ``MessageError`` says what is wrong."""
     _check_size(len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "replace")))
-    lines = _split(_text(body))
+    text = _text(body)
+    if is_monit(text):
+        return _monit(text)
+    lines = _split(text)
     try:
         end = lines.index("EOT")
     except ValueError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vmsam import __version__
 from vmsam.shared.config import Configuration, Problem, Settings
@@ -31,8 +31,10 @@ from vmsam.vm.sampling import Decision, decide, effective_fraction
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from vmsam.shared.messages import MetricResult
     from vmsam.vm.probeset import ProbeSet
     from vmsam.vm.runner import ProbeOutcome
+    from vmsam.vm.spool import Spool
 
 ROLE = "site"
 # part of the budget kept for spooling, joboutputs and publishing after the probes
@@ -52,6 +54,8 @@ class HookReport:
         self.decision = decision
         self.configuration = configuration
         self.outcomes: list[ProbeOutcome] = []
+        self.results: list[MetricResult] = []
+        # the results' WLCG records, which joboutputs keep whatever the destinations' formats
         self.messages: list[str] = []
         self.critical_failures: list[str] = []
         # configuration problems found while running (extra entries, critical names)
@@ -140,14 +144,14 @@ def _results_document(report: HookReport, settings: Settings) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def _messages(report: HookReport) -> list[str]:
-    from vmsam.shared.messages import MetricResult, encode
+def _results(report: HookReport) -> list[MetricResult]:
+    from vmsam.shared.messages import MetricResult
     from vmsam.vm.runner import metric_name
 
     ctx = report.context
     assert ctx.space and ctx.vo  # publishable() was checked
     fqan = ctx.fqan or f"/{ctx.vo}"
-    bodies = []
+    results = []
     for outcome in report.outcomes:
         metric = metric_name(ctx.vo, outcome.test)
         result = MetricResult(
@@ -171,8 +175,8 @@ def _messages(report: HookReport) -> list[str]:
             perf_data=outcome.perfdata or None,
             details=outcome.details,
         )
-        bodies.append(encode(result))
-    return bodies
+        results.append(result)
+    return results
 
 
 def _write_joboutputs(report: HookReport, settings: Settings, deadline: float) -> None:
@@ -204,37 +208,67 @@ def _write_joboutputs(report: HookReport, settings: Settings, deadline: float) -
         report.notes.append(str(exc))
 
 
+class _Copies(NamedTuple):
+    """The messages for one destination, in its format, and the spool they wait in (None:
+    it cannot be written)."""
+
+    destination: str
+    bodies: list[str]
+    spool: Spool | None
+
+
+def _copies(report: HookReport, settings: Settings) -> list[_Copies]:
+    """Every destination's copies, signed and spooled: one spool element per copy, so each
+    leaves its spool only once its own destination confirmed it."""
+    from vmsam.shared.messages import encode_monit
+    from vmsam.vm.signing import sign_all
+    from vmsam.vm.spool import Spool, SpoolError, spool_paths
+
+    copies = []
+    for target, path in spool_paths(settings.paths.spool, settings.broker.targets()):
+        encoded = (
+            [encode_monit(result) for result in report.results]
+            if target.format == "monit"
+            else report.messages
+        )
+        # signed before spooling: what waits in the spool is what is sent, signature and all
+        bodies, notes = sign_all(encoded, settings)
+        report.notes.extend(note for note in notes if note not in report.notes)
+        spool: Spool | None = None
+        try:
+            spool = Spool(path)
+            for body in bodies:
+                spool.add(body)
+        except SpoolError as exc:
+            report.notes.append(f"spool unusable ({exc}): publishing directly, best effort")
+            spool = None
+        copies.append(_Copies(target.name, bodies, spool))
+    return copies
+
+
 def _spool_and_publish(report: HookReport, settings: Settings, deadline: float) -> None:
     from vmsam.vm.publisher import DeliveryReport, Publisher, PublishError
-    from vmsam.vm.signing import sign_all
-    from vmsam.vm.spool import Spool, SpoolError
+    from vmsam.vm.spool import SpoolError
 
-    # signed before spooling: what waits in the spool is what is sent, signature and all
-    bodies, notes = sign_all(report.messages, settings)
-    report.notes.extend(notes)
-    spool: Spool | None = None
-    try:
-        spool = Spool(settings.paths.spool)
-        for body in bodies:
-            spool.add(body)
-    except SpoolError as exc:
-        report.notes.append(f"spool unusable ({exc}): publishing directly, best effort")
+    copies = _copies(report, settings)
     if not settings.broker.urls:
         report.notes.append(
             "not sent: no broker configured ([broker] urls): messages stay in the spool"
         )
-        report.remaining = spool.count() if spool else len(report.messages)
+        report.remaining = sum(c.spool.count() if c.spool else len(c.bodies) for c in copies)
         return
+    delivery = DeliveryReport()
     try:
         publisher = Publisher(settings.broker)
-        delivery: DeliveryReport = (
-            publisher.deliver(spool, deadline)
-            if spool
-            else publisher.publish_direct(bodies, deadline)
-        )
+        for copy in copies:
+            delivery.add(
+                publisher.deliver(copy.spool, deadline, copy.destination)
+                if copy.spool
+                else publisher.publish_direct(copy.bodies, deadline, copy.destination)
+            )
     except (PublishError, SpoolError) as exc:
         report.notes.append(f"not sent: {exc}")
-        report.remaining = len(report.messages)
+        report.remaining = sum(len(copy.bodies) for copy in copies)
         return
     report.sent, report.remaining = delivery.sent, delivery.remaining
     report.notes.extend(f"not sent: {error}" for error in delivery.errors)
@@ -246,15 +280,15 @@ def _flush_backlog(report: HookReport, settings: Settings, deadline: float) -> N
 
     if not settings.broker.urls or not os.path.isdir(settings.paths.spool):
         return
-    from vmsam.vm.spool import Spool, SpoolError
+    from vmsam.vm.spool import Spool, SpoolError, spool_paths
 
     try:
-        spool = Spool(settings.paths.spool)
-        if spool.count() == 0:
+        paths = spool_paths(settings.paths.spool, settings.broker.targets())
+        if not any(os.path.isdir(path) and Spool(path).count() for _, path in paths):
             return
         from vmsam.vm.publisher import Publisher, PublishError
 
-        delivery = Publisher(settings.broker).deliver(spool, deadline)
+        delivery = Publisher(settings.broker).deliver_all(settings.paths.spool, deadline)
     except (PublishError, SpoolError) as exc:
         report.notes.append(f"spool backlog not flushed: {exc}")
         return
@@ -326,7 +360,10 @@ def run_hook(
     if why_not:
         report.notes.append(f"not publishing: {why_not}")
     else:
-        report.messages = _messages(report)
+        from vmsam.shared.messages import encode
+
+        report.results = _results(report)
+        report.messages = [encode(result) for result in report.results]
     _write_joboutputs(report, settings, deadline)
     if report.messages:
         _spool_and_publish(report, settings, deadline)

@@ -12,6 +12,10 @@ stomp.py's raw rate with a receipt on the last only (bench/bench_publish.py: abo
 when a connection dies is sent again later, and the store keeps each result once
 (docs/messages.md, identity of a result).
 
+Each destination of ``[broker] destinations`` has a spool of its own, holding its copy of
+every message in its format (``spool_paths``): a copy leaves its spool only once the broker
+confirmed it, whatever became of the other copies.
+
 stomp.py 9 traps handled here and in ``vmsam.shared.stomp``: TCP_NODELAY,
 ``connect()`` never asked to wait, the CONNECTED frame and every receipt awaited with
 deadlines of our own; a dropped connection fails the batches in flight over to the next
@@ -46,7 +50,7 @@ from vmsam.shared.stomp import (
     no_connected,
     stomp_log,
 )
-from vmsam.vm.spool import Spool, SpoolError
+from vmsam.vm.spool import Spool, SpoolError, spool_paths
 
 __all__ = ["DeliveryReport", "PublishError", "Publisher", "send_spool"]
 
@@ -77,6 +81,11 @@ class DeliveryReport:
     remaining: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.remaining += other.remaining
+        self.errors.extend(other.errors)
+
 
 class _Connection(Link):
     """One STOMP connection to one broker that sends, with receipts awaited by deadlines of
@@ -91,8 +100,11 @@ class _Connection(Link):
         ca_certs: str | None,
         tls: TLS | None,
         tcp_timeout: float,
+        *,
+        destination: str,
     ) -> None:
         super().__init__(endpoint, settings, tls=tls, ca_certs=ca_certs, tcp_timeout=tcp_timeout)
+        self._destination = destination
         self._receipts: list[str] = []
         self._next_receipt = 0
 
@@ -122,7 +134,7 @@ class _Connection(Link):
         if self.failure:
             raise BrokerTrouble(self.failure)
         try:
-            self._conn.send(self._settings.destination, data, headers=headers)
+            self._conn.send(self._destination, data, headers=headers)
         except (stomp.exception.StompException, OSError) as exc:
             raise BrokerTrouble(self.failure or f"send failed: {exc}") from exc
         return receipt_id
@@ -249,30 +261,46 @@ class Publisher:
         self._batch = max(1, batch)
         self._window = max(1, window)
         self._log = stomp_log()
+        self._targets = settings.targets()
 
-    def deliver(self, spool: Spool, deadline: float) -> DeliveryReport:
-        """Send everything claimable in ``spool`` until ``deadline`` (a ``time.monotonic()``
-        value); each message leaves the spool only once the broker confirmed it."""
+    def deliver(
+        self, spool: Spool, deadline: float, destination: str | None = None
+    ) -> DeliveryReport:
+        """Send everything claimable in ``spool`` to ``destination`` (default: the first of
+        the settings) until ``deadline`` (a ``time.monotonic()`` value); each message leaves
+        the spool only once the broker confirmed it."""
         spool.purge()
-        return self._run(_SpoolOutbox(spool), deadline)
+        return self._run(_SpoolOutbox(spool), deadline, destination)
 
-    def publish_direct(self, bodies: Sequence[str], deadline: float) -> DeliveryReport:
+    def deliver_all(self, root: str, deadline: float) -> DeliveryReport:
+        """``deliver`` the spool of every destination under ``root`` (``spool_paths``), one
+        after another within the one ``deadline``."""
+        report = DeliveryReport()
+        for target, path in spool_paths(root, self._targets):
+            report.add(self.deliver(Spool(path), deadline, target.name))
+        return report
+
+    def publish_direct(
+        self, bodies: Sequence[str], deadline: float, destination: str | None = None
+    ) -> DeliveryReport:
         """Best effort without a spool (it cannot be written): what is not confirmed by the
         deadline is lost, and counted in ``remaining``."""
-        return self._run(_MemoryOutbox(bodies), deadline)
+        return self._run(_MemoryOutbox(bodies), deadline, destination)
 
-    def _run(self, outbox: _Outbox, deadline: float) -> DeliveryReport:
+    def _run(self, outbox: _Outbox, deadline: float, destination: str | None) -> DeliveryReport:
         report = DeliveryReport()
         if outbox.remaining() == 0:
             return report
         try:
-            self._failover(outbox, deadline, report)
+            self._failover(outbox, deadline, report, destination or self._targets[0].name)
         finally:
             outbox.finish()
         report.remaining = outbox.remaining()
         return report
 
-    def _failover(self, outbox: _Outbox, deadline: float, report: DeliveryReport) -> None:
+    def _failover(
+        self, outbox: _Outbox, deadline: float, report: DeliveryReport, destination: str
+    ) -> None:
         tls = self._tls.ca_certs() if self._tls else contextlib.nullcontext()
         with _publish_error(), tls as ca_certs:
             failures, turn = 0, 0
@@ -285,7 +313,9 @@ class Publisher:
                 turn += 1
                 before = report.sent
                 try:
-                    self._attempt(endpoint, ca_certs, outbox, deadline, report)
+                    self._attempt(
+                        endpoint, ca_certs, outbox, deadline, report, destination=destination
+                    )
                     break
                 except BrokerTrouble as exc:
                     report.errors.append(f"{endpoint}: {exc}")
@@ -298,10 +328,13 @@ class Publisher:
         outbox: _Outbox,
         deadline: float,
         report: DeliveryReport,
+        *,
+        destination: str,
     ) -> None:
         connect_until = min(deadline, time.monotonic() + self._connect_timeout)
+        tcp_timeout = max(0.1, left(connect_until))
         connection = _Connection(
-            endpoint, self._settings, ca_certs, self._tls, max(0.1, left(connect_until))
+            endpoint, self._settings, ca_certs, self._tls, tcp_timeout, destination=destination
         )
         try:
             connection.open(connect_until, deadline, self._log)
@@ -367,11 +400,10 @@ class Publisher:
 
 
 def send_spool(settings: Settings, *, budget: float) -> DeliveryReport:
-    """``vmsam send``: flush the spool within ``budget`` seconds.
+    """``vmsam send``: flush the spool of every destination within ``budget`` seconds.
 
     Raises ``SpoolError`` when the spool cannot be used and ``PublishError`` when the broker
     settings cannot work.
     """
     deadline = time.monotonic() + budget
-    spool = Spool(settings.paths.spool)
-    return Publisher(settings.broker).deliver(spool, deadline)
+    return Publisher(settings.broker).deliver_all(settings.paths.spool, deadline)

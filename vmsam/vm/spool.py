@@ -19,15 +19,16 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dirq.QueueSimple import QueueSimple
 
+from vmsam.shared.config import Destination
 from vmsam.shared.errors import SpoolError
 
-__all__ = ["Spool", "SpoolError", "SpooledMessage"]
+__all__ = ["Spool", "SpoolError", "SpooledMessage", "spool_paths"]
 
 # dirq's on-disk names: intermediate directories by time, elements by time and a random digit
 _DIRECTORY = re.compile(r"^[0-9a-f]{8}$")
@@ -220,3 +221,15 @@ class Spool:
                 except OSError as exc:
                     if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY):
                         raise
+
+
+def spool_paths(root: str, targets: Sequence[Destination]) -> list[tuple[Destination, str]]:
+    """Where the copies for each destination wait: the first destination's in ``root``
+    itself, where the one ``[broker] destination`` always had them, each other's in a
+    subdirectory named by its format and name ('%' and '/' escaped, so names never clash).
+    dirq's own directories are hexadecimal, so a spool never reads another's."""
+    paths = [(targets[0], root)] if targets else []
+    for target in targets[1:]:
+        escaped = target.name.replace("%", "%25").replace("/", "%2F")
+        paths.append((target, os.path.join(root, f"{target.format}@{escaped}")))
+    return paths
