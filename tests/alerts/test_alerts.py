@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.conftest import free_port
 from tests.reports.helpers import VAC, VO, at, save, vm_boot
+from tests.support.net import free_port
 from vmsam.cli import main
 from vmsam.server.alerts import (
     Contacts,
