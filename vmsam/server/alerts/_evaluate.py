@@ -9,14 +9,11 @@ from datetime import datetime
 from vmsam.server.availability import Profiles
 from vmsam.server.availability.freshness import Staleness
 from vmsam.server.reports import freshness
-from vmsam.server.store import Store
+from vmsam.server.store import SpaceKey, Store
 
 MISSING = "MISSING"
 PROBLEMS = frozenset({"CRITICAL", MISSING})
 """The statuses a site's contacts are told of."""
-
-SpaceKey = tuple[str, str, str, str]
-"""site, endpoint, service type, VO"""
 
 
 @dataclass(frozen=True)

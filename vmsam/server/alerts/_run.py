@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vmsam.server.alerts import _state
 from vmsam.server.alerts._contacts import Contacts
-from vmsam.server.alerts._evaluate import PROBLEMS, SpaceKey, SpaceStatus, current_statuses
+from vmsam.server.alerts._evaluate import PROBLEMS, SpaceStatus, current_statuses
 from vmsam.server.alerts._send import EMAIL, WEBHOOK, DeliveryFailed, Senders
 from vmsam.server.availability import Profiles
-from vmsam.server.store import Actor, Store
+from vmsam.server.store import Actor, AlertChanges, AnnouncedAlert, SpaceKey, Store
 from vmsam.shared.errors import ReportError, StoreError
 
 log = logging.getLogger("vmsam.alerts")
@@ -64,14 +63,14 @@ def run_once(
 ) -> PassReport:
     """Evaluate, store the changes with the notifications they cause, deliver the outbox."""
     current = current_statuses(store, now=now, profiles=profiles)
-    events, announced = _evaluate(_state.announced(store.engine), current, now, contacts)
+    events, announced = _evaluate(store.announced_alerts(), current, now, contacts)
     deliveries = [
         delivery
         for site, site_events in _by_site(events).items()
         for delivery in _deliveries(contacts, site, site_events, now)
     ]
     recovered = [e.space.key for e in events if e.event == RECOVERED]
-    _state.record(store.engine, _state.Changes(announced, recovered, deliveries), now)
+    store.record_alerts(AlertChanges(announced, recovered, deliveries), now=now)
     delivered, failed, dropped = _deliver(store, senders, now)
     return PassReport(len(events), len(deliveries), delivered, failed, dropped)
 
@@ -104,7 +103,7 @@ def acknowledge(
 ) -> list[SpaceKey]:
     """Stop the reminders of the open alerts of ``site`` (of ``endpoint`` alone if given);
     ReportError when there is none to acknowledge."""
-    done = _state.acknowledge(store.engine, site, endpoint, by, now)
+    done = store.acknowledge_alerts(site, endpoint, by=by, now=now)
     if not done:
         which = f"space {endpoint!r:.80} of site" if endpoint else "site"
         raise ReportError(f"no unacknowledged alert of {which} {site!r:.80}")
@@ -112,14 +111,14 @@ def acknowledge(
 
 
 def _evaluate(
-    announced: Mapping[SpaceKey, _state.Announced],
+    announced: Mapping[SpaceKey, AnnouncedAlert],
     current: Mapping[SpaceKey, SpaceStatus],
     now: datetime,
     contacts: Contacts,
-) -> tuple[list[Event], dict[SpaceKey, _state.Announced]]:
+) -> tuple[list[Event], dict[SpaceKey, AnnouncedAlert]]:
     """The events of this evaluation and the spaces whose announced state changes."""
     events: list[Event] = []
-    changed: dict[SpaceKey, _state.Announced] = {}
+    changed: dict[SpaceKey, AnnouncedAlert] = {}
     for key, space in sorted(current.items()):
         before = announced.get(key)
         if space.status not in PROBLEMS:
@@ -128,14 +127,14 @@ def _evaluate(
             continue
         if before is None or before.status != space.status:
             events.append(Event(space, PROBLEM, now))
-            changed[key] = _state.Announced(space.status, now, now, None)
+            changed[key] = AnnouncedAlert(space.status, now, now, None)
         elif _reminder_due(before, now, contacts.reminder):
             events.append(Event(space, REMINDER, before.since))
-            changed[key] = _state.Announced(space.status, before.since, now, None)
+            changed[key] = AnnouncedAlert(space.status, before.since, now, None)
     return events, changed
 
 
-def _reminder_due(before: _state.Announced, now: datetime, every: timedelta | None) -> bool:
+def _reminder_due(before: AnnouncedAlert, now: datetime, every: timedelta | None) -> bool:
     return before.acked_by is None and every is not None and now - before.notified_at >= every
 
 
@@ -184,7 +183,7 @@ def _deliver(store: Store, senders: Senders, now: datetime) -> tuple[int, int, i
     delivered: list[int] = []
     dropped: list[int] = []
     failed: dict[int, str] = {}
-    for delivery in _state.pending(store.engine):
+    for delivery in store.pending_alerts():
         try:
             senders.deliver(delivery.channel, delivery.address, delivery.document)
         except DeliveryFailed as exc:
@@ -207,7 +206,7 @@ def _deliver(store: Store, senders: Senders, now: datetime) -> tuple[int, int, i
                 failed[delivery.id] = str(exc)
         else:
             delivered.append(delivery.id)
-    _state.settle(store.engine, [*delivered, *dropped], failed)
+    store.settle_alerts([*delivered, *dropped], failed)
     return len(delivered), len(failed), len(dropped)
 
 
