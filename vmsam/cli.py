@@ -697,6 +697,20 @@ def _alerts_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_from_gocdb(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vmsam.server.alerts import contacts_toml
+    from vmsam.server.gocdb import parse_site_contacts, read
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
+    print(f"# from {path}")
+    print(contacts_toml(parse_site_contacts(read(path))), end="")
+    return 0
+
+
 def _add_alerts_commands(commands: Any, db_help: str) -> None:
     """``alerts run`` and ``alerts ack``: notify the site admins, stop the reminders."""
     alerts = commands.add_parser(
@@ -725,6 +739,11 @@ def _add_alerts_commands(commands: Any, db_help: str) -> None:
     ack.add_argument("--space", help="only this space (endpoint host name) of the site")
     ack.add_argument("--by", help="who acknowledges (default: the local user)")
     ack.set_defaults(handler=_alerts_ack)
+    from_gocdb = alerts_commands.add_parser(
+        "from-gocdb", help="a contacts file of GOCDB's sites and their CONTACT_EMAIL"
+    )
+    from_gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_site")
+    from_gocdb.set_defaults(handler=_alerts_from_gocdb)
 
 
 def _add_report_commands(commands: Any, db_help: str) -> None:

@@ -20,6 +20,7 @@ from vmsam.server.alerts import (
     SiteContacts,
     acknowledge,
     current_statuses,
+    load_contacts,
     run_once,
 )
 from vmsam.server.store import Actor, Store
@@ -350,3 +351,42 @@ def test_a_missing_contacts_file_exits_78(tmp_path, capsys):
     missing = Path(tmp_path) / "nope.toml"
     assert main(["alerts", "run", "--contacts", str(missing), "--once"]) == 78
     assert capsys.readouterr().err == f"vmsam alerts run: {missing}: No such file or directory\n"
+
+
+GET_SITE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<results>
+  <SITE ID="1" PRIMARY_KEY="1G0" NAME="UKI-LT2-QMUL">
+    <SHORT_NAME>UKI-LT2-QMUL</SHORT_NAME>
+    <CONTACT_EMAIL>grid@qmul.example, ops@qmul.example</CONTACT_EMAIL>
+  </SITE>
+  <SITE ID="2" PRIMARY_KEY="2G0" NAME="SITE-Q">
+    <SHORT_NAME>SITE-"Q"</SHORT_NAME>
+    <CONTACT_EMAIL>admin@q.example</CONTACT_EMAIL>
+  </SITE>
+  <SITE ID="3" PRIMARY_KEY="3G0" NAME="NO-CONTACT"><SHORT_NAME>NO-CONTACT</SHORT_NAME></SITE>
+</results>
+"""
+
+
+def test_a_contacts_file_from_gocdbs_sites_reads_back(tmp_path, capsys):
+    document = tmp_path / "get_site.xml"
+    document.write_bytes(GET_SITE)
+
+    assert main(["alerts", "from-gocdb", str(document)]) == 0
+    written = tmp_path / "contacts.toml"
+    written.write_text(capsys.readouterr().out)
+
+    read = load_contacts(written)
+    assert read.sites == {
+        "UKI-LT2-QMUL": SiteContacts(("grid@qmul.example", "ops@qmul.example"), ()),
+        'SITE-"Q"': SiteContacts(("admin@q.example",), ()),
+    }
+    assert read.reminder == timedelta(hours=4)
+
+
+def test_a_gocdb_file_that_is_no_xml_is_one_line(tmp_path, capsys):
+    document = tmp_path / "get_site.xml"
+    document.write_bytes(b"<results><SITE>")
+    assert main(["alerts", "from-gocdb", str(document)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("vmsam alerts from-gocdb: not well-formed XML")

@@ -8,7 +8,7 @@ is kept in the store's tables ``alert_states`` and ``alert_outbox`` (migration 0
 
 from __future__ import annotations
 
-from vmsam.server.alerts._contacts import Contacts, SiteContacts, load_contacts
+from vmsam.server.alerts._contacts import Contacts, SiteContacts, contacts_toml, load_contacts
 from vmsam.server.alerts._evaluate import PROBLEMS, SpaceStatus, current_statuses
 from vmsam.server.alerts._run import PassReport, acknowledge, run_forever, run_once
 from vmsam.server.alerts._send import Senders
@@ -21,6 +21,7 @@ __all__ = [
     "SiteContacts",
     "SpaceStatus",
     "acknowledge",
+    "contacts_toml",
     "current_statuses",
     "load_contacts",
     "run_forever",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from vmsam.server.gocdb import GocdbSiteContact
 from vmsam.shared.errors import ContactsError
 
 DEFAULT_REMINDER_MINUTES = 240
@@ -89,3 +92,13 @@ def _only(path: Path, table: dict[str, Any], allowed: frozenset[str], where: str
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ContactsError(path, f"{where}: unknown key {unknown[0]!r:.80}")
+
+
+def contacts_toml(sites: Iterable[GocdbSiteContact]) -> str:
+    """A contacts file of GOCDB's sites and their contact addresses, to add webhooks to."""
+    # a JSON string is a TOML basic string: every escape JSON writes is one TOML reads
+    lines = [f"reminder_minutes = {DEFAULT_REMINDER_MINUTES}"]
+    for site in sites:
+        emails = ", ".join(json.dumps(address) for address in site.emails)
+        lines += ["", f"[sites.{json.dumps(site.site)}]", f"emails = [{emails}]", "webhooks = []"]
+    return "\n".join(lines) + "\n"
