@@ -43,6 +43,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.BrokerConfigError, EXIT_CONFIG),
         (errors.ProfileError, EXIT_CONFIG),
         (errors.GroupsError, EXIT_CONFIG),
+        (errors.ContactsError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
         (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
@@ -746,6 +747,109 @@ def _trust_from_gocdb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_run(args: argparse.Namespace) -> int:
+    import logging
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from vmsam.server.alerts import Senders, load_contacts, run_forever, run_once
+    from vmsam.server.availability import load_profiles
+
+    contacts = load_contacts(Path(args.contacts))
+    host, port = _smtp_address(args.smtp)
+    senders = Senders(host, port, contacts.sender)
+    profiles = load_profiles(args.profile) if args.profile else None
+    if args.interval <= 0:
+        raise _Exit("--interval must be a positive number of seconds", EXIT_USAGE)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with _store(args.db) as store:
+        if args.once:
+            report = run_once(store, contacts, senders, now=datetime.now(UTC), profiles=profiles)
+            print(
+                f"{report.events} change(s), {report.messages} message(s) queued,"
+                f" {report.delivered} delivered, {report.failed} to retry,"
+                f" {report.dropped} dropped"
+            )
+            return 0 if report.failed == 0 else EXIT_TEMPFAIL
+        with contextlib.suppress(KeyboardInterrupt):
+            run_forever(store, contacts, senders, interval=args.interval, profiles=profiles)
+    return 0
+
+
+def _smtp_address(text: str | None) -> tuple[str | None, int]:
+    """HOST or HOST:PORT (25 by default); None: no e-mail is sent."""
+    if text is None:
+        return None, 25
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", "25")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _Exit(f"--smtp must be HOST or HOST:PORT, not {text!r:.80}", EXIT_USAGE)
+    return host, int(port)
+
+
+def _alerts_ack(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from vmsam.server.alerts import acknowledge
+    from vmsam.server.store import Actor
+
+    caller = _caller()
+    by = Actor(args.by, caller.client) if args.by else caller
+    with _store(args.db) as store:
+        done = acknowledge(store, args.site, args.space, by, now=datetime.now(UTC))
+    for _site, endpoint, service_type, vo in done:
+        print(f"acknowledged {args.site} {endpoint} ({service_type}, {vo}) by {by.name}")
+    return 0
+
+
+def _alerts_from_gocdb(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vmsam.server.alerts import contacts_toml
+    from vmsam.server.gocdb import parse_site_contacts, read
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
+    print(f"# from {path}")
+    print(contacts_toml(parse_site_contacts(read(path))), end="")
+    return 0
+
+
+def _add_alerts_commands(commands: Any, db_help: str) -> None:
+    """``alerts run`` and ``alerts ack``: notify the site admins, stop the reminders."""
+    alerts = commands.add_parser(
+        "alerts", help="e-mail and webhook alerts to site admins (CRITICAL, MISSING, recovered)"
+    )
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True)
+    run = alerts_commands.add_parser(
+        "run", help="evaluate every space and notify its site's contacts (a loop, or --once)"
+    )
+    run.add_argument("--db", help=db_help)
+    run.add_argument("--contacts", required=True, metavar="FILE", help="the contacts file (TOML)")
+    run.add_argument(
+        "--smtp", metavar="HOST[:PORT]", help="the SMTP server (default: no e-mail sent)"
+    )
+    run.add_argument("--profile", help="profile file overriding the shipped metric profiles")
+    run.add_argument("--once", action="store_true", help="one evaluation, then exit (for cron)")
+    run.add_argument(
+        "--interval", type=float, default=60.0, help="seconds between evaluations (60)"
+    )
+    run.set_defaults(handler=_alerts_run)
+    ack = alerts_commands.add_parser(
+        "ack", help="acknowledge a site's open alerts: no more reminders until it changes"
+    )
+    ack.add_argument("--db", help=db_help)
+    ack.add_argument("--site", required=True, help="the site")
+    ack.add_argument("--space", help="only this space (endpoint host name) of the site")
+    ack.add_argument("--by", help="who acknowledges (default: the local user)")
+    ack.set_defaults(handler=_alerts_ack)
+    from_gocdb = alerts_commands.add_parser(
+        "from-gocdb", help="a contacts file of GOCDB's sites and their CONTACT_EMAIL"
+    )
+    from_gocdb.add_argument("file", metavar="FILE", help="the XML of GOCDB's get_site")
+    from_gocdb.set_defaults(handler=_alerts_from_gocdb)
+
+
 def _add_report_commands(commands: Any, db_help: str) -> None:
     """``ar``, ``downtime``, ``audit`` and ``plan``: A/R, downtimes, their changes and
     sampling plans."""
@@ -776,6 +880,7 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
     ar.set_defaults(handler=_ar)
 
     _add_downtime_commands(commands, db_help)
+    _add_alerts_commands(commands, db_help)
 
     planning = commands.add_parser(
         "plan", help="the sampling fraction that gives a space results every UTC day"
@@ -997,6 +1102,7 @@ def _command(args: argparse.Namespace) -> str:
         args.command,
         getattr(args, "downtime_command", None),
         getattr(args, "db_command", None),
+        getattr(args, "alerts_command", None),
     )
     return " ".join(word for word in words if word)
 

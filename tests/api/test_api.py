@@ -560,6 +560,7 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/ar/groups",
         "/api/v1/downtimes",
         "/api/v1/downtimes/{downtime_id}",
+        "/api/v1/alerts/ack",
         "/api/v1/audit",
         "/api/v1/health/details",
         "/api/v1/status/sites/{site}",
@@ -572,6 +573,7 @@ def test_openapi_schema_describes_the_contract(client):
     assert set(result["properties"]) == RESULT_FIELDS
     post = schema["paths"]["/api/v1/downtimes"]["post"]
     assert post["security"] == [{"HTTPBearer": []}]
+    assert schema["paths"]["/api/v1/alerts/ack"]["post"]["security"] == [{"HTTPBearer": []}]
 
 
 def test_the_page_and_its_files_come_from_the_server(client):

@@ -27,6 +27,8 @@ TABLES = (
     "prunes",
     "revision",
     "audit_log",
+    "alert_states",
+    "alert_outbox",
 )
 
 

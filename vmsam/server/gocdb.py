@@ -1,7 +1,7 @@
 """GOCDB's downtime XML (the ``get_downtime`` method of its programmatic interface) into
-the store's downtimes, and its service endpoints (``get_service_endpoint``) into allow-list
+the store's downtimes, its service endpoints (``get_service_endpoint``) into allow-list
 lines: each endpoint's host certificate subject (``HOSTDN``) may report for its site and
-space.
+space, and its sites' ``CONTACT_EMAIL`` (``get_site``) into an alerts contacts file.
 
 Only OUTAGE downtimes are downtimes for ARGO (a WARNING one announces at-risk work and
 changes nothing); the classification becomes the store's ``scheduled`` flag, and only
@@ -99,11 +99,7 @@ def _moment(element: ET.Element, edge: str, where: str) -> datetime:
 
 def parse_downtimes(data: bytes) -> tuple[list[GocdbDowntime], int]:
     """The OUTAGE downtimes of a GOCDB document, and how many others were ignored."""
-    if len(data) > MAX_BYTES:
-        raise GocdbError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-    root = _tree(data)
-    if root.tag != "results":
-        raise GocdbError(f"the root element is <{root.tag[:40]}>, not GOCDB's <results>")
+    root = _results(data)
     found: list[GocdbDowntime] = []
     ignored = 0
     for number, element in enumerate(root.iter("DOWNTIME"), 1):
@@ -146,11 +142,7 @@ class GocdbEndpoint:
 def parse_endpoints(data: bytes) -> tuple[list[GocdbEndpoint], int]:
     """The service endpoints of a GOCDB document that name a host DN, and how many others
     did not."""
-    if len(data) > MAX_BYTES:
-        raise GocdbError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-    root = _tree(data)
-    if root.tag != "results":
-        raise GocdbError(f"the root element is <{root.tag[:40]}>, not GOCDB's <results>")
+    root = _results(data)
     found: list[GocdbEndpoint] = []
     without_dn = 0
     for number, element in enumerate(root.iter("SERVICE_ENDPOINT"), 1):
@@ -168,6 +160,38 @@ def parse_endpoints(data: bytes) -> tuple[list[GocdbEndpoint], int]:
             )
         )
     return found, without_dn
+
+
+def _results(data: bytes) -> ET.Element:
+    """The root of a GOCDB answer, ``<results>``."""
+    if len(data) > MAX_BYTES:
+        raise GocdbError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    root = _tree(data)
+    if root.tag != "results":
+        raise GocdbError(f"the root element is <{root.tag[:40]}>, not GOCDB's <results>")
+    return root
+
+
+@dataclass(frozen=True)
+class GocdbSiteContact:
+    site: str
+    emails: tuple[str, ...]
+
+
+def parse_site_contacts(data: bytes) -> list[GocdbSiteContact]:
+    """Each site of a ``get_site`` document with the addresses of its ``CONTACT_EMAIL``
+    (one or several, separated by commas, semicolons or spaces); sites without one are
+    left out."""
+    found = []
+    for number, element in enumerate(_results(data).iter("SITE"), 1):
+        name = _text(element, "SHORT_NAME") or element.get("NAME")
+        if not name:
+            raise GocdbError(f"site number {number} has neither SHORT_NAME nor NAME")
+        text = _text(element, "CONTACT_EMAIL") or ""
+        emails = tuple(a for a in text.replace(",", " ").replace(";", " ").split() if "@" in a)
+        if emails:
+            found.append(GocdbSiteContact(name, emails))
+    return found
 
 
 def allow_list_lines(endpoints: Iterable[GocdbEndpoint]) -> list[str]:

@@ -45,6 +45,7 @@ __all__ = [
     "BrokerTrouble",
     "ConfigError",
     "ConsumerError",
+    "ContactsError",
     "DatabaseURLError",
     "DuplicateDowntime",
     "FreshnessError",
@@ -220,6 +221,13 @@ class PlanError(FreshnessError):
 
 class GocdbError(ServerError, ValueError):
     """A file that is not GOCDB downtime XML vmsam can use; the message is one line."""
+
+
+class ContactsError(ServerError):
+    """An alerts contacts file that cannot be read or does not describe contacts."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
 
 
 class ServeError(ServerError):

@@ -33,6 +33,7 @@ from vmsam.server.api._metrics import RequestMetrics, new_registry
 from vmsam.server.api._models import Problem
 from vmsam.server.api._tokens import Tokens
 from vmsam.server.api.routers import (
+    alerts,
     ar,
     audit,
     deadletters,
@@ -203,7 +204,7 @@ def create_app(
     app.state.registry = new_registry()
     app.state.response_cache = ResponseCache(store.version, cache or CachePolicy())
     app.state.registry.register(app.state.response_cache)
-    for router in (sites, results, deadletters, ar, downtimes, audit, health, history):
+    for router in (sites, results, deadletters, ar, downtimes, alerts, audit, health, history):
         app.include_router(router.router)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StoreError, _unavailable)

@@ -360,7 +360,7 @@ class AuditEntryModel(BaseModel):
     actor: str = Field(description="the token's name, or its fingerprint; cli:<user> for the CLI")
     client: str = Field(description="the client's address (the host, for the CLI)")
     action: Literal["create", "update", "delete"]
-    kind: Literal["downtime"]
+    kind: Literal["downtime", "alert"] = Field(description="alert: an acknowledgement")
     object_id: int
     before: dict[str, Any] | None = Field(description="null for a creation")
     after: dict[str, Any] | None = Field(description="null for a removal")

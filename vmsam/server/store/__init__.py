@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _daily, _downtimes, _read
+from vmsam.server.store import _alerts, _daily, _downtimes, _read
+from vmsam.server.store._alerts import AlertChanges, AnnouncedAlert, PendingAlert, SpaceKey
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
     DEFAULT_DB,
@@ -58,6 +59,8 @@ __all__ = [
     "PRUNED",
     "WINDOW_PAST",
     "Actor",
+    "AlertChanges",
+    "AnnouncedAlert",
     "AuditEntry",
     "BootCount",
     "DeadLetter",
@@ -66,12 +69,14 @@ __all__ = [
     "EndpointStatus",
     "Member",
     "MetricStatus",
+    "PendingAlert",
     "PerfRow",
     "Received",
     "Restatus",
     "ResultTimelineRow",
     "SaveReport",
     "SiteStatus",
+    "SpaceKey",
     "StatusInput",
     "Store",
     "StoreError",
@@ -182,6 +187,36 @@ class Store:
                 site=site,
                 vo=vo,
             )
+
+    def announced_alerts(self) -> dict[SpaceKey, AnnouncedAlert]:
+        """The spaces in trouble as ``vmsam alerts`` last told their sites' contacts."""
+        self._use()
+        with translated(self.engine, "read the alert states"), self.engine.connect() as connection:
+            return _alerts.announced(connection)
+
+    def record_alerts(self, changes: AlertChanges, *, now: datetime) -> None:
+        """An evaluation's state changes with the notifications they cause, in one transaction."""
+        with self._changing("store the alert states") as connection:
+            _alerts.record(connection, changes, now)
+
+    def pending_alerts(self) -> list[PendingAlert]:
+        """The notifications not delivered yet, oldest first."""
+        self._use()
+        with translated(self.engine, "read the alert outbox"), self.engine.connect() as connection:
+            return _alerts.pending(connection)
+
+    def settle_alerts(self, done: Iterable[int], failed: dict[int, str]) -> None:
+        """Remove the notifications ``done``; count a failed attempt of the ``failed`` ones."""
+        with self._changing("update the alert outbox") as connection:
+            _alerts.settle(connection, done, failed)
+
+    def acknowledge_alerts(
+        self, site: str, endpoint: str | None, *, by: Actor, now: datetime
+    ) -> list[SpaceKey]:
+        """Stop the reminders of the unacknowledged alerts of ``site`` (of its space
+        ``endpoint`` alone if given), audited as ``by``'s; the spaces acknowledged."""
+        with self._changing("acknowledge the alerts") as connection:
+            return _alerts.acknowledge(connection, site, endpoint, by, now)
 
     def audit_log(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEntry]]:
         """The total and one page of the changes made, newest first."""

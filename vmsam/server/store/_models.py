@@ -254,6 +254,42 @@ class AuditRecord(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
+class AlertState(Base):
+    """A space of a site in trouble (CRITICAL or MISSING) as ``vmsam alerts`` last told its
+    site's contacts: kept across restarts so that a problem is announced once, reminded at
+    its interval until acknowledged, and its recovery announced. Removed on recovery."""
+
+    __tablename__ = "alert_states"
+    __table_args__ = (sa.UniqueConstraint("site", "endpoint", "service_type", "vo"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(_Key)
+    endpoint: Mapped[str] = mapped_column(_Key)
+    service_type: Mapped[str] = mapped_column(_Key)
+    vo: Mapped[str] = mapped_column(_Key)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    since: Mapped[datetime]
+    notified_at: Mapped[datetime]
+    acked_by: Mapped[str | None] = mapped_column(sa.String(AUDIT_NAME_MAX))
+    acked_at: Mapped[datetime | None]
+
+
+class AlertDelivery(Base):
+    """One notification to one contact not delivered yet: written with the state change
+    that causes it, removed once sent, so that a failing SMTP server or webhook is retried
+    at the next evaluation and delays no other contact."""
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    created: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    address: Mapped[str] = mapped_column(sa.Text)
+    document: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
 # the tables for Core statements
 SITES = cast(sa.Table, Site.__table__)
 ENDPOINTS = cast(sa.Table, Endpoint.__table__)
@@ -267,3 +303,5 @@ FIGURED_DAYS = cast(sa.Table, FiguredDay.__table__)
 PRUNES = cast(sa.Table, Prune.__table__)
 REVISION = cast(sa.Table, Revision.__table__)
 AUDIT = cast(sa.Table, AuditRecord.__table__)
+ALERT_STATES = cast(sa.Table, AlertState.__table__)
+ALERT_OUTBOX = cast(sa.Table, AlertDelivery.__table__)
