@@ -194,7 +194,8 @@ def test_every_hostile_body_is_stored_or_dead_lettered_and_the_consumer_stays_up
     run = uuid.uuid4().hex
     bodies = corpus(run)
     parsed = [Received.parse(body) for _, body in bodies]
-    invalid = [body for (_, body), p in zip(bodies, parsed, strict=True) if p.error]
+    # a body is dead-lettered once, however often it comes: the corpus may repeat one
+    invalid = sorted({body for (_, body), p in zip(bodies, parsed, strict=True) if p.error})
     valid = {_identity(p) for p in parsed if p.error is None}
     for (mutation, _), p in zip(bodies, parsed, strict=True):
         if mutation in ALWAYS_INVALID:
