@@ -3,8 +3,7 @@ computed by the one engine (vmsam.server.reports) with ARGO's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -17,6 +16,7 @@ from vmsam.server.api._models import (
     Name,
     errors,
 )
+from vmsam.server.api._reports import VoQuery, answer
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.availability import Kind
 from vmsam.server.reports import ar_all_document, ar_document, ar_groups_document
@@ -30,28 +30,6 @@ router = APIRouter(
 Start = Annotated[Day, Query(description="first day, YYYY-MM-DD (UTC)")]
 End = Annotated[Day, Query(description="last day, inclusive, YYYY-MM-DD; at most 366 days")]
 GranularityQuery = Annotated[Literal["daily", "monthly"], Query()]
-VoQuery = Annotated[
-    Name | None, Query(description="the VO; may be left out when the store holds one")
-]
-
-
-Document = TypeVar("Document", ARDocument, ARAllDocument, ARGroupsDocument)
-
-
-def _answer(model: type[Document], compute: Callable[[], dict[str, object]]) -> Document:
-    try:
-        return model.model_validate(compute())
-    # ReportError (a ValueError) for a bad request, and the store's own ValueError for a
-    # period it cannot represent (the year 1, say)
-    except ValueError as exc:
-        message = str(exc)
-        # reports says "unknown site/endpoint/vo ..." for a name the store does not hold
-        code = (
-            status.HTTP_404_NOT_FOUND
-            if message.startswith("unknown ")
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        raise HTTPException(code, message) from None
 
 
 @router.get("/sites", response_model=ARAllDocument)
@@ -69,7 +47,7 @@ def all_sites_ar(
 ) -> ARAllDocument:
     """Every site of the VO at once. Closed days are computed once and kept in the store
     (until a later result changes them), so a report after the first is quick."""
-    return _answer(
+    return answer(
         ARAllDocument,
         lambda: ar_all_document(
             store,
@@ -108,7 +86,7 @@ def groups_ar(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "no groups file is configured ([api] groups)"
         )
-    return _answer(
+    return answer(
         ARGroupsDocument,
         lambda: ar_groups_document(
             store,
@@ -134,7 +112,7 @@ def site_ar(
     granularity: GranularityQuery = "daily",
     vo: VoQuery = None,
 ) -> ARDocument:
-    return _answer(
+    return answer(
         ARDocument,
         lambda: ar_document(
             store,
@@ -162,7 +140,7 @@ def endpoint_ar(
         Name | None, Query(description="needed when the endpoint has several")
     ] = None,
 ) -> ARDocument:
-    return _answer(
+    return answer(
         ARDocument,
         lambda: ar_document(
             store,

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query
 
 from vmsam.server.api._deps import ProfilesDep, StoreDep
 from vmsam.server.api._history_models import StatusDocument, TrendsDocument
 from vmsam.server.api._models import Day, Name, errors
+from vmsam.server.api._reports import VoQuery, answer
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.timelines import status_document
 from vmsam.server.trends import TOP_MAX, trends_document
@@ -28,28 +28,10 @@ End = Annotated[
     Query(description="last day, inclusive; at most 31 days; default: start, else today"),
 ]
 OneDay = Annotated[Day | None, Query(description="one day, instead of start and end")]
-VoQuery = Annotated[
-    Name | None, Query(description="the VO; may be left out when the store holds one")
-]
 MetricsQuery = Annotated[
     bool,
     Query(description="also each metric's timeline (false: the site's and the endpoints' only)"),
 ]
-
-Document = TypeVar("Document", StatusDocument, TrendsDocument)
-
-
-def _answer(model: type[Document], compute: Callable[[], dict[str, object]]) -> Document:
-    try:
-        return model.model_validate(compute())
-    except ValueError as exc:  # ReportError: a bad request, "unknown ..." for a name
-        message = str(exc)
-        code = (
-            status.HTTP_404_NOT_FOUND
-            if message.startswith("unknown ")
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        raise HTTPException(code, message) from None
 
 
 @router.get("/status/sites/{site}", response_model=StatusDocument)
@@ -67,7 +49,7 @@ def site_status(
     """The site's status timeline, its endpoints' and their metrics', day by day as the
     A/R engine builds them; each metric piece names the result (VM UUID, machinetype)
     that set it."""
-    return _answer(
+    return answer(
         StatusDocument,
         lambda: status_document(
             store,
@@ -98,7 +80,7 @@ def endpoint_status(
     metrics: MetricsQuery = True,
 ) -> StatusDocument:
     """The endpoint's status timeline and its metrics'."""
-    return _answer(
+    return answer(
         StatusDocument,
         lambda: status_document(
             store,
@@ -127,7 +109,7 @@ def trends(
 ) -> TrendsDocument:
     """Flapping metrics (status changes per day) and failing ones (CRITICAL and WARNING
     results) of each space, by machinetype, with the strongest machinetype contrast."""
-    return _answer(
+    return answer(
         TrendsDocument,
         lambda: trends_document(store, start=start, end=end, day=day, vo=vo, site=site, top=top),
     )
