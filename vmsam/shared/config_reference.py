@@ -248,6 +248,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("sampling", "fraction"): (0.0, 1.0, False),
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
+    ("recomputations", "outage"): (60.0, 31 * 86400.0, False),
 }
 
 # the annotation of a field -> its type as the reference names it

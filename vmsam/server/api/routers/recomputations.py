@@ -41,7 +41,8 @@ from vmsam.shared.config import Settings
 
 router = APIRouter(prefix=API_PREFIX, tags=["recomputations"])
 
-# the id column is an INTEGER as the downtimes': a larger id is a 422, not a database error
+# the id column is an INTEGER as the downtimes': a larger id is a 422, not a database error;
+# the paths take digits only (":int"), so that /recomputations/candidates is no id
 RecomputationId = Annotated[
     int, Path(ge=1, le=DOWNTIME_ID_MAX, description="the recomputation's id")
 ]
@@ -54,7 +55,7 @@ _STATE_CONFLICT: dict[int | str, dict[str, object]] = {
 @router.get(
     "/recomputations/candidates",
     response_model=CandidatesList,
-    responses=errors(404, 422, e404="unknown vo"),
+    responses=errors(400, 404, 422, e404="unknown vo"),
 )
 def list_candidates(
     *,
@@ -85,7 +86,7 @@ def list_candidates(
 @router.get(
     "/recomputations",
     response_model=RecomputationsList,
-    responses=errors(404, 422, e404="unknown vo"),
+    responses=errors(400, 404, 422, e404="unknown vo"),
 )
 def list_recomputations(
     *,
@@ -106,7 +107,7 @@ def list_recomputations(
 
 
 @router.get(
-    "/recomputations/{recomputation_id}",
+    "/recomputations/{recomputation_id:int}",
     response_model=RecomputationModel,
     responses=errors(404, 422, e404=_UNKNOWN),
 )
@@ -156,7 +157,7 @@ def request_recomputation(
 
 
 @router.post(
-    "/recomputations/{recomputation_id}/status",
+    "/recomputations/{recomputation_id:int}/status",
     response_model=RecomputationModel,
     responses={**errors(400, 401, 403, 404, 422, e404=_UNKNOWN), **_STATE_CONFLICT},
 )
@@ -172,7 +173,7 @@ def decide_recomputation(
 
 
 @router.delete(
-    "/recomputations/{recomputation_id}",
+    "/recomputations/{recomputation_id:int}",
     response_model=RecomputationModel,
     responses={**errors(401, 403, 404, 422, e404=_UNKNOWN), **_STATE_CONFLICT},
 )
