@@ -721,7 +721,7 @@ def _add_downtime_commands(commands: Any, db_help: str) -> None:
     gocdb.set_defaults(handler=_downtime_import_gocdb)
 
     audit = commands.add_parser(
-        "audit", help="who changed which downtime when, newest first (API and CLI)"
+        "audit", help="who changed which downtime or recomputation when, newest first"
     )
     audit.add_argument("--db", help=db_help)
     audit.add_argument("--limit", type=int, default=100, help="at most this many entries (100)")

@@ -5,7 +5,7 @@ broker-outage candidates come from the silences of the store."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -330,4 +330,13 @@ def test_candidates_refuse_bad_ranges(store: Store) -> None:
         candidates(store, start=at(5), end=at(1))
     with pytest.raises(ReportError, match="unknown vo"):
         candidates(store, start=at(0), end=at(5), vo="atlas")
-    assert date(2024, 3, 5) == DAY
+    with pytest.raises(ReportError, match="longer than 366 days"):
+        candidates(store, start=at(0), end=at(24 * 367))
+
+
+def test_the_docs_partly_excluded_example(store: Store) -> None:
+    # docs/availability.md: excluded 03:00-09:00 of CRITICAL 00-06 then OK -> 15 / 18
+    worked_day(store)
+    decide(store, ask(store, start=at(3), end=at(9)).id, "applied", by=PERSON)
+    (row,) = rows(ar_document(store, site="SITE-A", start=DAY, end=DAY, now=LATER))
+    assert (row["availability"], row["reliability"], row["unknown"]) == (83.33333, 83.33333, 0.25)
