@@ -5,7 +5,9 @@ broker-outage candidates come from the silences of the store."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -340,3 +342,15 @@ def test_the_docs_partly_excluded_example(store: Store) -> None:
     decide(store, ask(store, start=at(3), end=at(9)).id, "applied", by=PERSON)
     (row,) = rows(ar_document(store, site="SITE-A", start=DAY, end=DAY, now=LATER))
     assert (row["availability"], row["reliability"], row["unknown"]) == (83.33333, 83.33333, 0.25)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_silences_are_those_of_every_pair_of_arrivals(store: Store, seed: int) -> None:
+    rng = random.Random(seed)
+    moments = sorted({at(0) + timedelta(seconds=rng.randrange(2 * 86400)) for _ in range(40)})
+    for number, moment in enumerate(moments):
+        save(store, vm_boot(SPACE, moment, "OK", tests=("cvmfs",), vm=f"vm-{number}"))
+    start, end, outage = at(-2), at(50), timedelta(hours=1)
+    edges = [start, *moments, end]
+    expected = [(a, b) for a, b in pairwise(edges) if b - a >= outage]
+    assert store.silences(start=start, end=end, at_least=outage) == expected
