@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api import test_shifter_page
 from tests.api.test_page import Browser, texts
 from tests.api.test_shifter_page import open_page, screenshot
 from tests.support.api import NOW, Server, populate, running_server
@@ -17,6 +18,8 @@ from vmsam.server.recomputations import decide, request
 from vmsam.server.store import Actor, Store
 
 PERSON = Actor("tester", "127.0.0.1")
+# the shifter page's browser fixture (DevTools Page events on)
+browser = test_shifter_page.browser
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +51,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, l
             ids.append(asked.id)
     with running_server(url, tmp_path_factory.mktemp("serve")) as running:
         yield running, ids
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    opened = Browser(tmp_path / "profile")
-    try:
-        opened.call("Page.enable")
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_the_panel_lists_the_requests_and_the_strips_show_the_excluded_time(
