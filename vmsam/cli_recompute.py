@@ -132,22 +132,21 @@ def _decider(state: str) -> Any:
     return decide
 
 
-def _outage(args: argparse.Namespace) -> Any:
-    """The silence that makes an outage: --outage, else [recomputations] outage."""
-    from datetime import timedelta
-
+def _settings(args: argparse.Namespace) -> Any:
+    """``[recomputations]`` of --config, its outage replaced by --outage when given."""
     from vmsam.shared.config import load_settings
     from vmsam.shared.errors import ReportError
 
-    if args.outage is not None:
-        try:
-            seconds = float(args.outage)
-        except ValueError:
-            seconds = -1.0
-        if not 60 <= seconds <= 31 * 86400:
-            raise ReportError("--outage must be a number of seconds from 60 to 31 days")
-        return timedelta(seconds=seconds)
-    return timedelta(seconds=load_settings(args.config).recomputations.outage)
+    settings = load_settings(args.config).recomputations
+    if args.outage is None:
+        return settings
+    try:
+        seconds = float(args.outage)
+    except ValueError:
+        seconds = -1.0
+    if not 60 <= seconds <= 31 * 86400:
+        raise ReportError("--outage must be a number of seconds from 60 to 31 days")
+    return settings._replace(outage=seconds)
 
 
 def _found(args: argparse.Namespace, store: Any) -> list[Candidate]:
@@ -156,7 +155,7 @@ def _found(args: argparse.Namespace, store: Any) -> list[Candidate]:
 
     start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
     assert start is not None and end is not None
-    return candidates(store, start=start, end=end, vo=args.vo, outage=_outage(args))
+    return candidates(store, start=start, end=end, vo=args.vo, settings=_settings(args))
 
 
 def _candidates(args: argparse.Namespace) -> int:

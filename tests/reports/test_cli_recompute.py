@@ -131,3 +131,17 @@ def test_a_forbidden_change_and_a_duplicate_exit_2(worked: Store, db_url: str) -
         "vmsam recompute apply:",
         "recomputation 1 is rejected: it can no longer change",
     )
+
+
+def test_the_outage_comes_from_the_configuration(
+    worked: Store, db_url: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--db", db_url, "--start", "2024-03-05", "--end", "2024-03-05T07:00Z"]
+    config = tmp_path / "vmsam.toml"
+    config.write_text("[recomputations]\noutage = 25200\n")  # 7 h: the 6 h gap is no outage
+    assert main(["recompute", "candidates", *window, "--config", str(config)]) == 0
+    assert capsys.readouterr().out == ""
+    config.write_text("[recomputations]\noutage = 5\n")
+    completed = run("recompute", "candidates", *window, "--config", str(config))
+    assert completed.returncode == 78, completed
+    assert "[recomputations] outage" in completed.stderr

@@ -31,6 +31,7 @@ from vmsam.server.store import (
     UnknownRecomputation,
 )
 from vmsam.server.timelines import status_document
+from vmsam.shared.config import RecomputationSettings
 
 PERSON = Actor("tester", "127.0.0.1")
 SPACE = "space1.example.org"
@@ -297,6 +298,10 @@ def test_the_read_function_filters(store: Store) -> None:
     assert store.audit_log()[1][0].kind == "recomputation"
 
 
+def outage(**length: float) -> RecomputationSettings:
+    return RecomputationSettings(outage=timedelta(**length).total_seconds())
+
+
 def test_candidates_from_a_gap_in_what_was_received(store: Store) -> None:
     worked_day(store)  # results at 00:00 and 06:00 only: a 6 h silence between
     save(store, vm_boot(SPACE, at(6.5), "OK"))
@@ -305,8 +310,8 @@ def test_candidates_from_a_gap_in_what_was_received(store: Store) -> None:
     assert found[0].sites == () and found[0].metrics == ()
     assert "6 h 00 min" in found[0].reason
     # a longer threshold finds none; a shorter one the half hour too
-    assert candidates(store, start=at(0), end=at(7), outage=timedelta(hours=7), now=LATER) == []
-    short = candidates(store, start=at(0), end=at(7), outage=timedelta(minutes=30), now=LATER)
+    assert candidates(store, start=at(0), end=at(7), settings=outage(hours=7), now=LATER) == []
+    short = candidates(store, start=at(0), end=at(7), settings=outage(minutes=30), now=LATER)
     assert [(c.start, c.end) for c in short] == [(at(0), at(6)), (at(6), at(6.5)), (at(6.5), at(7))]
     # the edges count: nothing received from the start of the range on
     edge = candidates(store, start=at(-3), end=at(0.5), now=LATER)

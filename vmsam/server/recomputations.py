@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from vmsam.server.reports import MAX_DAYS, resolve_vo
 from vmsam.server.store import PRUNED, Actor, Recomputation, Store, UnknownRecomputation
+from vmsam.shared.config import RecomputationSettings
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
 
 __all__ = [
     "CANDIDATE_SOURCES",
-    "DEFAULT_OUTAGE",
     "PERSON",
     "Candidate",
     "broker_outages",
@@ -30,10 +30,10 @@ __all__ = [
 ]
 
 PERSON = "person"  # the source of a recomputation a person asked for from scratch
-# a silence of the whole store this long is a broker (or consumer) outage, not VMs that
-# happened not to boot: a deployment of a few hundred sites receives results every few
-# seconds, and ARGO's own "no data" period is an hour (docs/configuration.md)
-DEFAULT_OUTAGE = timedelta(hours=1)
+# [recomputations] outage, an hour by default: a deployment of a few hundred sites receives
+# results every few seconds, so an hour's silence of the whole store is the broker or the
+# consumer, not VMs that happened not to boot (docs/configuration.md)
+_DEFAULTS = RecomputationSettings()
 _TICK = timedelta(microseconds=1)
 
 
@@ -61,11 +61,13 @@ class Candidate:
 
 
 def broker_outages(
-    store: Store, start: datetime, end: datetime, outage: timedelta
+    store: Store, start: datetime, end: datetime, settings: RecomputationSettings
 ) -> list[Candidate]:
-    """The periods of at least ``outage`` in which the store received no result at all,
-    from any VO or site: the consumer heard nothing from anyone, so the broker (or the
-    consumer itself) was down, not the sites. Every site and metric is covered."""
+    """The periods of at least ``[recomputations] outage`` in which the store received no
+    result at all, from any VO or site: the consumer heard nothing from anyone, so the
+    broker (or the consumer itself) was down, not the sites. Every site and metric is
+    covered."""
+    outage = timedelta(seconds=settings.outage)
     return [
         Candidate(
             "broker-outage",
@@ -80,7 +82,9 @@ def broker_outages(
     ]
 
 
-CandidateSource = Callable[[Store, datetime, datetime, timedelta], list[Candidate]]
+CandidateSource = Callable[[Store, datetime, datetime, RecomputationSettings], list[Candidate]]
+"""A source of candidates: the store, [start, end) (never beyond now), and the
+``[recomputations]`` settings, where each source finds its own keys."""
 # every source of candidates, asked in turn (more may be added: "no VMs ran" from VacMon)
 CANDIDATE_SOURCES: tuple[CandidateSource, ...] = (broker_outages,)
 
@@ -91,7 +95,7 @@ def candidates(
     start: datetime,
     end: datetime,
     vo: str | None = None,
-    outage: timedelta = DEFAULT_OUTAGE,
+    settings: RecomputationSettings = _DEFAULTS,
     now: datetime | None = None,
     sources: Sequence[CandidateSource] = CANDIDATE_SOURCES,
 ) -> list[Candidate]:
@@ -105,7 +109,7 @@ def candidates(
         resolve_vo(store, vo)
     if until <= start:
         return []
-    found = [candidate for source in sources for candidate in source(store, start, until, outage)]
+    found = [candidate for source in sources for candidate in source(store, start, until, settings)]
     seen = {
         (r.source, r.start, r.end)
         for r in store.recomputations(vo=vo, states=("pending", "applied", "rejected"))

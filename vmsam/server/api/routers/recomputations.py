@@ -70,15 +70,16 @@ def list_candidates(
     already requested (pending, applied or rejected) are left out. Accept one by
     requesting it (``POST /recomputations`` with its fields and its ``source``)."""
     settings: Settings = request.app.state.settings
-    outage = timedelta(seconds=settings.recomputations.outage)
     if vo is not None:
         require_known(store, vo=vo)
     try:
-        found = recomputations.candidates(store, start=start, end=end, vo=vo, outage=outage)
+        found = recomputations.candidates(
+            store, start=start, end=end, vo=vo, settings=settings.recomputations
+        )
     except ReportError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return CandidatesList(
-        outage_seconds=outage.total_seconds(),
+        outage_seconds=settings.recomputations.outage,
         candidates=[CandidateModel.model_validate(c, from_attributes=True) for c in found],
     )
 
