@@ -721,7 +721,7 @@ def _add_downtime_commands(commands: Any, db_help: str) -> None:
     gocdb.set_defaults(handler=_downtime_import_gocdb)
 
     audit = commands.add_parser(
-        "audit", help="who changed which downtime when, newest first (API and CLI)"
+        "audit", help="who changed which downtime or recomputation when, newest first"
     )
     audit.add_argument("--db", help=db_help)
     audit.add_argument("--limit", type=int, default=100, help="at most this many entries (100)")
@@ -881,6 +881,9 @@ def _add_report_commands(commands: Any, db_help: str) -> None:
 
     _add_downtime_commands(commands, db_help)
     _add_alerts_commands(commands, db_help)
+    from vmsam import cli_recompute
+
+    cli_recompute.add_commands(commands, db_help, CONFIG_HELP)
 
     planning = commands.add_parser(
         "plan", help="the sampling fraction that gives a space results every UTC day"
@@ -1101,6 +1104,7 @@ def _command(args: argparse.Namespace) -> str:
     words = (
         args.command,
         getattr(args, "downtime_command", None),
+        getattr(args, "recompute_command", None),
         getattr(args, "db_command", None),
         getattr(args, "alerts_command", None),
     )

@@ -560,6 +560,10 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/ar/groups",
         "/api/v1/downtimes",
         "/api/v1/downtimes/{downtime_id}",
+        "/api/v1/recomputations",
+        "/api/v1/recomputations/candidates",
+        "/api/v1/recomputations/{recomputation_id}",
+        "/api/v1/recomputations/{recomputation_id}/status",
         "/api/v1/alerts/ack",
         "/api/v1/audit",
         "/api/v1/health/details",
@@ -574,6 +578,8 @@ def test_openapi_schema_describes_the_contract(client):
     post = schema["paths"]["/api/v1/downtimes"]["post"]
     assert post["security"] == [{"HTTPBearer": []}]
     assert schema["paths"]["/api/v1/alerts/ack"]["post"]["security"] == [{"HTTPBearer": []}]
+    recomputations = schema["paths"]["/api/v1/recomputations"]["post"]
+    assert recomputations["security"] == [{"HTTPBearer": []}]
 
 
 def test_the_page_and_its_files_come_from_the_server(client):

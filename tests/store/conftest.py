@@ -29,6 +29,7 @@ TABLES = (
     "audit_log",
     "alert_states",
     "alert_outbox",
+    "recomputations",
 )
 
 

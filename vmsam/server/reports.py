@@ -39,6 +39,7 @@ from vmsam.server.store import (
     PRUNED,
     WINDOW_PAST,
     Member,
+    Recomputation,
     Store,
     StoredFigures,
     StoreError,
@@ -176,13 +177,24 @@ class _Period:
     vo: str
     now: datetime
 
-    def load(self, store: Store, engine: Engine, **where: str | None) -> TimelineInput:
-        """The engine's input, the statuses those of the engine's threshold profile."""
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[begin, until): from 00:00 of the start to the end of the last day, or now."""
         begin = _midnight(self.start)
         # results after now change nothing: days after now are left out, today ends at now
         until = min(_midnight(self.end) + timedelta(days=1), self.now)
         if until <= begin:
             until = _midnight(self.end) + timedelta(days=1)
+        return begin, until
+
+    def applied(self, store: Store) -> list[Recomputation]:
+        """The applied recomputations of the period's VO that overlap it: the engine's
+        exclusions (docs/availability.md#recomputations)."""
+        begin, until = self.bounds()
+        return store.recomputations(vo=self.vo, states=("applied",), start=begin, end=until)
+
+    def load(self, store: Store, engine: Engine, **where: str | None) -> TimelineInput:
+        """The engine's input, the statuses those of the engine's threshold profile."""
+        begin, until = self.bounds()
         thresholds = engine.profiles.thresholds
         loaded = store.timeline_input(
             start=begin, end=until, vo=self.vo, restatus=thresholds, **where
@@ -229,17 +241,25 @@ def ar_document(
     try:
         if site is not None:
             name = site
-            days = _site_days(store, engine, site, period)
+            days, applied = _site_days(store, engine, site, period)
         else:
             assert endpoint is not None
             name = endpoint
-            days = _endpoint_days(store, engine, endpoint, service_type, period)
+            days, applied = _endpoint_days(store, engine, endpoint, service_type, period)
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
     chosen = document(
         name, granularity, monthly_figures(days) if granularity == "monthly" else days
     )
-    return {**chosen, "profile": engine.profiles.name}
+    return {**chosen, "profile": engine.profiles.name, **recomputed(applied)}
+
+
+def recomputed(applied: Iterable[Recomputation]) -> dict[str, list[int]]:
+    """What an A/R document says of the recomputations applied within its range: their
+    ids under ``recomputations``, left out when there are none (the API's answers always
+    carry the list, empty then), so that a document without any is as it always was."""
+    ids = sorted({recomputation.id for recomputation in applied})
+    return {"recomputations": ids} if ids else {}
 
 
 def _kept(
@@ -264,16 +284,20 @@ def _kept(
     return kept, _Period(rest, period.end, period.vo, period.now)
 
 
-def _site_days(store: Store, engine: Engine, site: str, period: _Period) -> list[DayFigures]:
+def _site_days(
+    store: Store, engine: Engine, site: str, period: _Period
+) -> tuple[list[DayFigures], list[Recomputation]]:
+    """The site's daily figures, and the applied recomputations that changed them."""
     kept, rest = _kept(store, period, "site", site)
     if kept and rest.end < rest.start:
-        return kept
+        return kept, []
     loaded = rest.load(store, engine, site=site)
     if not loaded.members:
         if site not in {known.name for known in store.sites()}:
             raise ReportError(f"unknown site {site!r:.80}")
         raise ReportError(f"site {site!r:.80} has no endpoint with results for vo {period.vo!r}")
-    return kept + engine.site_days(
+    applied = [r for r in rest.applied(store) if r.covers_site({site})]
+    days = engine.site_days(
         loaded.results,
         loaded.downtimes,
         loaded.members,
@@ -282,20 +306,22 @@ def _site_days(store: Store, engine: Engine, site: str, period: _Period) -> list
         start=rest.start,
         end=rest.end,
         now=rest.now,
+        exclusions=applied,
     )
+    return kept + days, applied
 
 
 def _endpoint_days(
     store: Store, engine: Engine, endpoint: str, service_type: str | None, period: _Period
-) -> list[DayFigures]:
-    kinds = sorted(
-        {
-            member.service_type
-            for member in store.members(period.vo)
-            if member.endpoint == endpoint
-            and (service_type is None or member.service_type == service_type)
-        }
-    )
+) -> tuple[list[DayFigures], list[Recomputation]]:
+    """The endpoint's daily figures, and the applied recomputations that changed them."""
+    members = [
+        member
+        for member in store.members(period.vo)
+        if member.endpoint == endpoint
+        and (service_type is None or member.service_type == service_type)
+    ]
+    kinds = sorted({member.service_type for member in members})
     if not kinds:
         raise ReportError(_no_endpoint(store, endpoint, service_type, period.vo))
     if len(kinds) > 1:
@@ -305,9 +331,11 @@ def _endpoint_days(
         )
     kept, rest = _kept(store, period, "endpoint", endpoint, kinds[0])
     if rest.end < rest.start:
-        return kept
+        return kept, []
     loaded = rest.load(store, engine, endpoint=endpoint, service_type=kinds[0])
-    return kept + engine.endpoint_days(
+    sites = {member.site for member in members}
+    applied = [r for r in rest.applied(store) if r.covers_site(sites)]
+    days = engine.endpoint_days(
         loaded.results,
         loaded.downtimes,
         endpoint=endpoint,
@@ -316,7 +344,10 @@ def _endpoint_days(
         start=rest.start,
         end=rest.end,
         now=rest.now,
+        exclusions=applied,
+        sites=sites,
     )
+    return kept + days, applied
 
 
 def ar_all_document(
@@ -379,6 +410,7 @@ def ar_all_document(
         "end": last.isoformat(),
         "profile": engine.profiles.name,
         "sites": listed,
+        **recomputed(period.applied(store)),
     }
 
 
@@ -454,6 +486,7 @@ def ar_groups_document(
         "end": every["end"],
         "profile": every["profile"],
         "groups": listed,
+        **{key: every[key] for key in ("recomputations",) if key in every},
     }
 
 
@@ -513,6 +546,7 @@ def _computed(
         end=span.end,
         now=span.now,
         endpoints=True,
+        exclusions=span.applied(store),
     )
     wanted = set(only) if only is not None else {d.day for f in computed.values() for d in f.days}
     fresh: dict[date, list[StoredFigures]] = {day: [] for day in sorted(wanted)}
@@ -764,6 +798,7 @@ __all__ = [
     "parse_day",
     "parse_moment",
     "prune",
+    "recomputed",
     "resolve_vo",
     "unseen_endpoint",
 ]

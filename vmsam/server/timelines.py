@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from vmsam.server.availability import (
     STATES,
@@ -20,8 +21,9 @@ from vmsam.server.availability import (
     Profiles,
     Timeline,
 )
+from vmsam.server.availability._time import epoch
 from vmsam.server.reports import parse_day, resolve_vo
-from vmsam.server.store import PRUNED, ResultTimelineRow, StatusInput, Store
+from vmsam.server.store import PRUNED, Recomputation, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
 
@@ -30,6 +32,7 @@ __all__ = ["MAX_TIMELINE_DAYS", "day_range", "midnight", "status_document"]
 # a month of pieces, each metric's with its result, is what a page or a terminal can show
 MAX_TIMELINE_DAYS = 31
 _MISSING = STATES.index("MISSING")
+_UNKNOWN = STATES.index("UNKNOWN")
 
 Piece = dict[str, object]
 
@@ -91,11 +94,11 @@ class _Results:
         """The result that set ``status`` at ``second``, and whether it was carried over
         from the day before (a piece starting at midnight without a result at 00:00:00)."""
         found = bisect_left(self.seconds, second)
-        carried = second == day_start and (
-            found == len(self.seconds) or self.seconds[found] != second
-        )
-        if carried and found > 0:
-            # the results of the last second of the day before, which the day starts with
+        between = found == len(self.seconds) or self.seconds[found] != second
+        carried = second == day_start and between
+        if between and found > 0:
+            # a piece that starts at no result: at midnight, the day before's last one
+            # carries over; at the end of excluded time, the last one before it holds again
             found = bisect_left(self.seconds, self.seconds[found - 1])
         if found == len(self.seconds):
             return None, carried
@@ -153,6 +156,39 @@ def _metric_pieces(timeline: Timeline, day_start: int, results: _Results | None)
     return out
 
 
+def _excluded_cut(
+    timeline: Timeline, day_start: int, pieces: list[Piece], spans: Sequence[tuple[int, int, int]]
+) -> list[Piece]:
+    """A metric's ``pieces`` cut where applied recomputations begin and end, those inside
+    one marked with its id (``spans``: epoch start, end, id, each covering the metric):
+    the excluded time shows as such, not as an UNKNOWN result."""
+    if not spans:
+        return pieces
+    out: list[Piece] = []
+    for (start, end, _), piece in zip(_pieces(timeline, day_start), pieces, strict=True):
+        inner = {edge for s, f, _ in spans for edge in (s, f) if start < edge < end}
+        for begin, finish in pairwise(sorted({start, end, *inner})):
+            covering = next((i for s, f, i in spans if s <= begin and finish <= f), None)
+            if covering is not None:
+                excluded = _piece(begin, finish, _UNKNOWN)
+                out.append(
+                    {**excluded, "result": None, "carried": False, "recomputation": covering}
+                )
+            elif (begin, finish) == (start, end):
+                out.append(piece)
+            else:  # the part of a measured piece outside the excluded time
+                out.append({**piece, "start": _moment(begin), "end": _moment(finish)})
+    return out
+
+
+def _spans(applied: Iterable[Recomputation], metric: str) -> list[tuple[int, int, int]]:
+    return [
+        (epoch(r.start), epoch(r.end), r.id)
+        for r in applied
+        if not r.metrics or metric in r.metrics
+    ]
+
+
 @dataclass
 class _Lines:
     """An endpoint's pieces and its metrics' over the days of a document."""
@@ -166,6 +202,7 @@ def _add_day(
     key: tuple[str, str],
     day: DayTimelines,
     results: dict[tuple[str, str, str], _Results],
+    applied: Sequence[Recomputation],
 ) -> None:
     """One day of an endpoint: each metric's pieces with their results, and the endpoint's,
     each with the metrics in its status where it starts (what made the AND that status)."""
@@ -174,8 +211,9 @@ def _add_day(
         for (endpoint, kind, metric), timeline in day.metrics.items()
         if (endpoint, kind) == key
     }
-    for metric, (_, pieces) in metrics.items():
-        lines.metrics.setdefault(metric, []).extend(pieces)
+    for metric, (timeline, pieces) in metrics.items():
+        cut = _excluded_cut(timeline, day.start, pieces, _spans(applied, metric))
+        lines.metrics.setdefault(metric, []).extend(cut)
     for start, end, state in _pieces(day.endpoints[key], day.start):
         piece = _piece(start, end, state)
         set_by = []
@@ -198,6 +236,7 @@ def _document(
     last: date,
     pruned: Sequence[date],
     with_metrics: bool,
+    applied: Sequence[Recomputation] = (),
 ) -> dict[str, object]:
     results = _indexed(rows)
     combined: list[Piece] = []
@@ -205,7 +244,15 @@ def _document(
     for day in days:
         combined += (_piece(*piece) for piece in _pieces(day.combined, day.start))
         for key in day.endpoints:
-            _add_day(endpoints.setdefault(key, _Lines()), key, day, results)
+            _add_day(endpoints.setdefault(key, _Lines()), key, day, results, applied)
+    listed = [
+        {
+            key: value
+            for key, value in r.as_json().items()
+            if key in ("id", "start", "end", "sites", "metrics", "reason")
+        }
+        for r in applied
+    ]
     return {
         "name": name,
         "scope": scope,
@@ -227,6 +274,7 @@ def _document(
             }
             for (endpoint, kind), lines in endpoints.items()
         ],
+        **({"recomputations": listed} if listed else {}),
     }
 
 
@@ -285,6 +333,14 @@ def status_document(
         service_type=service_type,
     )
     engine = Engine(profiles)
+    sites = {site} if site is not None else {member.site for member in loaded.members}
+    applied = [
+        r
+        for r in store.recomputations(
+            vo=chosen_vo, states=("applied",), start=midnight(rest), end=until
+        )
+        if r.covers_site(sites)
+    ]
     try:
         if site is not None:
             if not loaded.members:
@@ -301,6 +357,7 @@ def status_document(
                 start=rest,
                 end=last,
                 now=moment,
+                exclusions=applied,
             )
         else:
             assert endpoint is not None
@@ -313,6 +370,8 @@ def status_document(
                 start=rest,
                 end=last,
                 now=moment,
+                exclusions=applied,
+                sites=sites,
             )
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
@@ -326,6 +385,7 @@ def status_document(
         last=last,
         pruned=pruned,
         with_metrics=metrics,
+        applied=applied,
     )
 
 

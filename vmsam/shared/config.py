@@ -45,6 +45,7 @@ __all__ = [
     "PathSettings",
     "ProbeSettings",
     "Problem",
+    "RecomputationSettings",
     "SamplingSettings",
     "Settings",
     "VMSettings",
@@ -182,6 +183,11 @@ class ApiSettings(NamedTuple):
     groups: str = ""
 
 
+class RecomputationSettings(NamedTuple):
+    # seconds of silence of the whole store that make a broker-outage candidate
+    outage: float = 3600.0
+
+
 class Settings(NamedTuple):
     vm: VMSettings = VMSettings()
     sampling: SamplingSettings = SamplingSettings()
@@ -192,9 +198,10 @@ class Settings(NamedTuple):
     consumer: ConsumerSettings = ConsumerSettings()
     outputs: OutputSettings = OutputSettings()
     api: ApiSettings = ApiSettings()
+    recomputations: RecomputationSettings = RecomputationSettings()
 
 
-# the sections the VM side reads; [consumer] and [api] can never affect a VM
+# the sections the VM side reads; [consumer], [api] and [recomputations] never affect a VM
 VM_SECTIONS = ("vm", "sampling", "paths", "discovery", "probes", "broker", "outputs")
 
 
@@ -258,6 +265,8 @@ _LIMITS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("sampling", "fraction"): (0.0, 1.0, False),
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
+    # under a minute, every quiet moment of a small deployment would be an outage
+    ("recomputations", "outage"): (60.0, 31 * 86400.0, False),
 }
 # the strings that take one of a few words
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -44,6 +44,8 @@ SECTIONS: dict[str, str] = {
     "consumer": "The monitoring side's subscription and database.",
     "outputs": "What the hook leaves for the VM factory in `$JOBOUTPUTS`.",
     "api": "The dashboard API (`vmsam serve`).",
+    "recomputations": "The candidates for recomputations vmsam proposes from its own records "
+    "(`GET /api/v1/recomputations/candidates`, `vmsam recompute candidates`).",
 }
 
 DESCRIPTIONS: dict[tuple[str, str], str] = {
@@ -211,6 +213,13 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "(`kind` tier, federation or country) whose weighted A/R `GET /api/v1/ar/groups` gives "
     '(docs/availability.md, "Groups of sites"). Read once at start; a file that cannot be '
     "used stops `vmsam serve` with exit status 78. Empty: no groups, the route answers 404.",
+    # [recomputations]
+    ("recomputations", "outage"): "Seconds without any result received by the store (from any "
+    "VO or site) that make a broker-outage candidate for a recomputation (60 to 31 days). "
+    "An hour: a deployment of a few hundred sites receives results every few seconds, so "
+    "an hour of silence is the broker or the consumer, not the sites. A small deployment "
+    "whose VMs may all be idle for hours has natural gaps that long: set it above its "
+    "longest quiet period. Candidates are only proposed; a person accepts them.",
 }
 
 # environment variable -> (the key it overrides, or None) and what it is for
@@ -239,6 +248,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("sampling", "fraction"): (0.0, 1.0, False),
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
+    ("recomputations", "outage"): (60.0, 31 * 86400.0, False),
 }
 
 # the annotation of a field -> its type as the reference names it

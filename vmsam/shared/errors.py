@@ -20,7 +20,10 @@ a person (a CLI prints it, the API answers it as a 4xx or 503); none carries a t
         │   └── DatabaseURLError  its URL cannot work: configuration, not worth a retry
         ├── ReportError ........ a request that cannot be answered as asked
         │   ├── UnknownDowntime  no downtime has that id
-        │   └── DuplicateDowntime  the same downtime is stored already
+        │   ├── DuplicateDowntime  the same downtime is stored already
+        │   ├── UnknownRecomputation  no recomputation has that id
+        │   ├── DuplicateRecomputation  the same recomputation is pending or applied
+        │   └── RecomputationConflict  a change of state its state does not allow
         ├── AvailabilityError .. a request the A/R engine cannot answer
         │   ├── ProfileError ... a profile file that is unusable
         │   ├── GroupsError .... a groups file (sites in tiers, federations, ...) unusable
@@ -48,6 +51,7 @@ __all__ = [
     "ContactsError",
     "DatabaseURLError",
     "DuplicateDowntime",
+    "DuplicateRecomputation",
     "FreshnessError",
     "GocdbError",
     "GroupsError",
@@ -59,6 +63,7 @@ __all__ = [
     "PlanError",
     "ProfileError",
     "PublishError",
+    "RecomputationConflict",
     "ReportError",
     "ServeError",
     "ServerError",
@@ -67,6 +72,7 @@ __all__ = [
     "StoreError",
     "TargetUnreachable",
     "UnknownDowntime",
+    "UnknownRecomputation",
     "VMError",
     "VmsamError",
 ]
@@ -180,6 +186,28 @@ class DuplicateDowntime(ReportError):
     def __init__(self, existing_id: int) -> None:
         super().__init__(f"the same downtime is stored already, with id {existing_id}")
         self.existing_id = existing_id
+
+
+class UnknownRecomputation(ReportError):
+    """No stored recomputation has the id asked for."""
+
+    def __init__(self, recomputation_id: int) -> None:
+        super().__init__(f"no recomputation has id {recomputation_id}")
+        self.recomputation_id = recomputation_id
+
+
+class DuplicateRecomputation(ReportError):
+    """A recomputation exactly like a pending or applied one (VO, start, end, sites,
+    metrics): ``existing_id`` names that one."""
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(f"the same recomputation is stored already, with id {existing_id}")
+        self.existing_id = existing_id
+
+
+class RecomputationConflict(ReportError):
+    """A change of state the recomputation's own state does not allow (rejecting an applied
+    one, applying a revoked one); the message says which."""
 
 
 class AvailabilityError(ServerError, ValueError):

@@ -40,6 +40,7 @@ from vmsam.server.api.routers import (
     downtimes,
     health,
     history,
+    recomputations,
     results,
     sites,
 )
@@ -204,7 +205,18 @@ def create_app(
     app.state.registry = new_registry()
     app.state.response_cache = ResponseCache(store.version, cache or CachePolicy())
     app.state.registry.register(app.state.response_cache)
-    for router in (sites, results, deadletters, ar, downtimes, alerts, audit, health, history):
+    for router in (
+        sites,
+        results,
+        deadletters,
+        ar,
+        downtimes,
+        recomputations,
+        alerts,
+        audit,
+        health,
+        history,
+    ):
         app.include_router(router.router)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StoreError, _unavailable)

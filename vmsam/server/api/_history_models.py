@@ -33,10 +33,28 @@ class SettingResult(BaseModel):
 
 
 class MetricPiece(Piece):
-    result: SettingResult | None = Field(description="null for MISSING: no result to go by")
+    result: SettingResult | None = Field(
+        description="null for MISSING (no result to go by) and for excluded time"
+    )
     carried: bool = Field(
         description="the status was carried over from the day before (its last result)"
     )
+    recomputation: int | None = Field(
+        default=None,
+        description="excluded by this applied recomputation: UNKNOWN whatever the results"
+        " said; null otherwise",
+    )
+
+
+class ExcludedPeriod(BaseModel):
+    """An applied recomputation that covers this site or endpoint within the days asked."""
+
+    id: int
+    start: str
+    end: str
+    sites: list[str] = Field(description="empty: every site")
+    metrics: list[str] = Field(description="empty: every metric")
+    reason: str
 
 
 class SetBy(BaseModel):
@@ -76,6 +94,10 @@ class StatusDocument(BaseModel):
     )
     pieces: list[Piece] = Field(description="the site's (or the endpoint's) combined status")
     endpoints: list[EndpointTimeline]
+    recomputations: list[ExcludedPeriod] = Field(
+        default_factory=list,
+        description="the applied recomputations whose excluded time the timelines show",
+    )
 
 
 class Counts(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from vmsam.server.availability import Kind
 from vmsam.server.reports import parse_moment
+from vmsam.server.store import RECOMPUTATION_NAMES_MAX
 
 __all__ = [
     "ARAllDocument",
@@ -18,6 +19,8 @@ __all__ = [
     "ARGroupsDocument",
     "AuditEntryModel",
     "AuditPage",
+    "CandidateModel",
+    "CandidatesList",
     "Conflict",
     "Day",
     "DeadLetterModel",
@@ -34,6 +37,10 @@ __all__ = [
     "Moment",
     "Name",
     "Problem",
+    "RecomputationDecision",
+    "RecomputationIn",
+    "RecomputationModel",
+    "RecomputationsList",
     "ResultModel",
     "ResultsPage",
     "SiteModel",
@@ -92,9 +99,9 @@ class Problem(BaseModel):
 
 
 class Conflict(Problem):
-    """409: the same downtime is stored already."""
+    """409: the same downtime (or recomputation) is stored already."""
 
-    id: int = Field(description="the stored downtime that is the same")
+    id: int = Field(description="the stored downtime (or recomputation) that is the same")
 
 
 # what each error status means, for the routes that can answer it (``errors``)
@@ -233,11 +240,18 @@ PROFILE_DESCRIPTION = (
 )
 
 
+RECOMPUTATIONS_DESCRIPTION = (
+    "the ids of the applied recomputations within the range that changed these figures"
+    " (their excluded time counts as UNKNOWN); empty when none"
+)
+
+
 class ARDocument(BaseModel):
     name: str
     granularity: Literal["daily", "monthly"]
     results: list[ARFigure]
     profile: str = Field(description=PROFILE_DESCRIPTION)
+    recomputations: list[int] = Field(default_factory=list, description=RECOMPUTATIONS_DESCRIPTION)
 
 
 class EndpointAR(BaseModel):
@@ -263,6 +277,7 @@ class ARAllDocument(BaseModel):
     end: str
     profile: str = Field(description=PROFILE_DESCRIPTION)
     sites: list[SiteAR]
+    recomputations: list[int] = Field(default_factory=list, description=RECOMPUTATIONS_DESCRIPTION)
 
 
 class GroupFigure(BaseModel):
@@ -296,6 +311,7 @@ class ARGroupsDocument(BaseModel):
     end: str
     profile: str = Field(description=PROFILE_DESCRIPTION)
     groups: list[GroupAR]
+    recomputations: list[int] = Field(default_factory=list, description=RECOMPUTATIONS_DESCRIPTION)
 
 
 Description = Annotated[str, Field(max_length=4096)]
@@ -360,7 +376,9 @@ class AuditEntryModel(BaseModel):
     actor: str = Field(description="the token's name, or its fingerprint; cli:<user> for the CLI")
     client: str = Field(description="the client's address (the host, for the CLI)")
     action: Literal["create", "update", "delete"]
-    kind: Literal["downtime", "alert"] = Field(description="alert: an acknowledgement")
+    kind: Literal["downtime", "alert", "recomputation"] = Field(
+        description="alert: an acknowledgement; recomputation: a request or its decision"
+    )
     object_id: int
     before: dict[str, Any] | None = Field(description="null for a creation")
     after: dict[str, Any] | None = Field(description="null for a removal")
@@ -369,3 +387,72 @@ class AuditEntryModel(BaseModel):
 class AuditPage(BaseModel):
     total: int
     entries: list[AuditEntryModel]
+
+
+RecomputationState = Literal["pending", "applied", "rejected", "revoked"]
+NameList = Annotated[list[Name], Field(max_length=RECOMPUTATION_NAMES_MAX)]
+
+
+class RecomputationIn(BaseModel):
+    """A period in which monitoring itself failed, for one VO (ARGO's recomputation
+    request); ``sites`` and ``metrics`` empty: every one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vo: Name
+    reason: Annotated[str, Field(min_length=1, max_length=4096)]
+    requester: Annotated[str, Field(min_length=1, max_length=200)]
+    requester_email: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+    start: Moment
+    end: Moment
+    sites: NameList = Field(default_factory=list, description="empty: every site of the VO")
+    metrics: NameList = Field(default_factory=list, description="empty: every metric")
+    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")] = Field(
+        default="person",
+        description="person, or the source of the candidate accepted (broker-outage)",
+    )
+
+
+class RecomputationDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["applied", "rejected"]
+
+
+class RecomputationModel(BaseModel):
+    id: int
+    vo: str
+    reason: str
+    requester: str
+    requester_email: str | None
+    start: datetime
+    end: datetime
+    sites: list[str]
+    metrics: list[str]
+    state: RecomputationState = Field(
+        description="pending until decided; only applied ones change A/R figures"
+    )
+    source: str
+    created_at: datetime
+    decided_at: datetime | None = Field(description="the last change of state; null if none")
+    decided_by: str | None
+
+
+class RecomputationsList(BaseModel):
+    recomputations: list[RecomputationModel]
+
+
+class CandidateModel(BaseModel):
+    source: str = Field(description="what proposes it: broker-outage (no result from anyone)")
+    start: datetime
+    end: datetime
+    sites: list[str] = Field(description="empty: every site")
+    metrics: list[str] = Field(description="empty: every metric")
+    reason: str
+
+
+class CandidatesList(BaseModel):
+    """Periods vmsam proposes for recomputation; a person accepts one by requesting it."""
+
+    outage_seconds: float = Field(description="[recomputations] outage in force")
+    candidates: list[CandidateModel]

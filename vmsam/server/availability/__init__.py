@@ -5,6 +5,9 @@ the CLI and the benchmarks.
     days = engine.site_days(samples, downtimes, memberships, site=S, vo=V, start=D1, end=D2)
     report(S, "monthly", monthly(days))   # the JSON document of the API and vmsam ar
 
+Applied recomputations go in as ``exclusions=``: the excluded pieces of each covered metric
+timeline become UNKNOWN before the endpoint and site aggregation (downtimes still override).
+
 Inputs are any objects with the attributes of SampleRow, DowntimeRow and MembershipRow (the
 store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership); everything
 is computed in memory, per UTC day, from change points rather than per-second arrays.
@@ -34,6 +37,8 @@ from vmsam.server.availability._groups import (
 from vmsam.server.availability._inputs import (
     DowntimeRow,
     DowntimeWindow,
+    Exclusion,
+    ExclusionRow,
     Membership,
     MembershipRow,
     Sample,
@@ -57,6 +62,8 @@ __all__ = [
     "DowntimeRow",
     "DowntimeWindow",
     "Engine",
+    "Exclusion",
+    "ExclusionRow",
     "Granularity",
     "GroupsError",
     "Kind",

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_figures
-from vmsam.server.availability._inputs import DowntimeRow, MembershipRow, SampleRow, SiteSampleRow
+from vmsam.server.availability._inputs import (
+    DowntimeRow,
+    ExclusionRow,
+    MembershipRow,
+    SampleRow,
+    SiteSampleRow,
+)
 from vmsam.server.availability._profiles import (
     DOWNTIME,
     MISSING,
     STATE_INDEX,
+    UNKNOWN,
     Group,
     Profiles,
     load_profiles,
@@ -56,6 +63,22 @@ class DayTimelines:
 
 
 @dataclass(frozen=True, slots=True)
+class _Excluded:
+    """The excluded periods (applied recomputations) of one site's spaces, as merged,
+    sorted epoch intervals: those of every metric, and per metric named (its own and
+    every metric's together)."""
+
+    every: list[tuple[int, int]]
+    named: dict[str, list[tuple[int, int]]]
+
+    def of(self, metric: str) -> list[tuple[int, int]]:
+        return self.named.get(metric, self.every)
+
+
+_NOTHING_EXCLUDED = _Excluded([], {})
+
+
+@dataclass(frozen=True, slots=True)
 class _Day:
     day: date
     start: int  # epoch second of 00:00:00 UTC
@@ -86,9 +109,13 @@ class Engine:
         start: date,
         end: date,
         now: datetime | None = None,
+        exclusions: Iterable[ExclusionRow] = (),
+        sites: Collection[str] = (),
     ) -> list[DayFigures]:
         """Daily figures of one endpoint for ``vo``, ``start`` to ``end`` inclusive (days
-        after ``now`` left out). Raises AvailabilityError for an unmonitored service type."""
+        after ``now`` left out), with the ``exclusions`` of every site or of one of
+        ``sites`` (those it counts in). Raises AvailabilityError for an unmonitored
+        service type."""
         key = (endpoint, service_type)
         metrics = self.profiles.metrics.metrics(service_type, vo)
         if not metrics:
@@ -98,9 +125,13 @@ class Engine:
         days = _days(start, end, now)
         series = self._series(samples, {key: metrics})
         windows = _downtimes(downtimes, {key})
+        excluded = _excluded(exclusions, sites)
         return [
             day_figures(
-                day.day, self._endpoint(series, key, metrics, windows.get(key, []), day).seconds()
+                day.day,
+                self._endpoint(
+                    series, key, metrics, windows.get(key, []), day, excluded=excluded
+                ).seconds(),
             )
             for day in days
         ]
@@ -116,12 +147,17 @@ class Engine:
         start: date,
         end: date,
         now: datetime | None = None,
+        exclusions: Iterable[ExclusionRow] = (),
     ) -> list[DayFigures]:
         """Daily figures of ``site`` for ``vo``, ``start`` to ``end`` inclusive (days after
-        ``now`` left out). Endpoints of service types outside the profiles take no part."""
+        ``now`` left out), with the ``exclusions`` that cover it. Endpoints of service
+        types outside the profiles take no part."""
         days = _days(start, end, now)
         joined = self._joined(memberships, vo, site).get(site, {})
-        return self._site_figures(samples, downtimes, joined, vo, days, with_endpoints=False).days
+        excluded = _excluded(exclusions, {site})
+        return self._site_figures(
+            samples, downtimes, joined, vo, days, excluded=excluded, with_endpoints=False
+        ).days
 
     def all_days(
         self,
@@ -134,6 +170,7 @@ class Engine:
         end: date,
         now: datetime | None = None,
         endpoints: bool = False,
+        exclusions: Iterable[ExclusionRow] = (),
     ) -> dict[str, SiteDays]:
         """Daily figures of every site with a monitored endpoint for ``vo`` (and, with
         ``endpoints``, of each of those endpoints as part of it), by site name. The samples
@@ -144,9 +181,16 @@ class Engine:
         for sample in samples:
             by_site.setdefault(sample.site, []).append(sample)
         windows = list(downtimes)
+        excluding = list(exclusions)
         return {
             site: self._site_figures(
-                by_site.get(site, []), windows, joined, vo, days, with_endpoints=endpoints
+                by_site.get(site, []),
+                windows,
+                joined,
+                vo,
+                days,
+                excluded=_excluded(excluding, {site}),
+                with_endpoints=endpoints,
             )
             for site, joined in sorted(self._joined(memberships, vo).items())
         }
@@ -162,6 +206,7 @@ class Engine:
         start: date,
         end: date,
         now: datetime | None = None,
+        exclusions: Iterable[ExclusionRow] = (),
     ) -> list[DayTimelines]:
         """The timelines behind ``site_days``' figures, day by day: the site's, each of its
         monitored endpoints' and each of their metrics'."""
@@ -169,17 +214,26 @@ class Engine:
         metrics = {key: self.profiles.metrics.metrics(key[1], vo) for key in joined}
         series = self._series(samples, metrics)
         windows = _downtimes(downtimes, set(joined))
+        excluded = _excluded(exclusions, {site})
         out = []
         for day in _days(start, end, now):
             endpoints = {
-                key: self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+                key: self._endpoint(
+                    series, key, metrics[key], windows.get(key, []), day, excluded=excluded
+                )
                 for key in sorted(joined)
             }
             present = sorted(key for key, first in joined.items() if first <= day.day)
-            combined = self._site(series, present, metrics, windows, day, computed=endpoints)
+            combined = self._site(
+                series, present, metrics, windows, day, excluded=excluded, computed=endpoints
+            )
             out.append(
                 DayTimelines(
-                    day.day, day.start, combined, endpoints, self._metrics(series, metrics, day)
+                    day.day,
+                    day.start,
+                    combined,
+                    endpoints,
+                    self._metrics(series, metrics, day, excluded=excluded),
                 )
             )
         return out
@@ -195,6 +249,8 @@ class Engine:
         start: date,
         end: date,
         now: datetime | None = None,
+        exclusions: Iterable[ExclusionRow] = (),
+        sites: Collection[str] = (),
     ) -> list[DayTimelines]:
         """The timelines behind ``endpoint_days``' figures, day by day: the endpoint's and
         each of its metrics'. Raises AvailabilityError for an unmonitored service type."""
@@ -207,16 +263,17 @@ class Engine:
         metrics = {key: names}
         series = self._series(samples, metrics)
         windows = _downtimes(downtimes, {key}).get(key, [])
+        excluded = _excluded(exclusions, sites)
         out = []
         for day in _days(start, end, now):
-            timeline = self._endpoint(series, key, names, windows, day)
+            timeline = self._endpoint(series, key, names, windows, day, excluded=excluded)
             out.append(
                 DayTimelines(
                     day.day,
                     day.start,
                     timeline,
                     {key: timeline},
-                    self._metrics(series, metrics, day),
+                    self._metrics(series, metrics, day, excluded=excluded),
                 )
             )
         return out
@@ -226,9 +283,10 @@ class Engine:
         series: Mapping[tuple[str, str, str], _Series],
         metrics: Mapping[_Key, tuple[str, ...]],
         day: _Day,
+        excluded: _Excluded,
     ) -> dict[tuple[str, str, str], Timeline]:
         return {
-            (*key, metric): self._metric(series.get((*key, metric)), day)
+            (*key, metric): self._metric(series.get((*key, metric)), day, excluded.of(metric))
             for key in sorted(metrics)
             for metric in metrics[key]
         }
@@ -265,6 +323,7 @@ class Engine:
         vo: str,
         days: Sequence[_Day],
         *,
+        excluded: _Excluded,
         with_endpoints: bool,
     ) -> SiteDays:
         metrics = {key: self.profiles.metrics.metrics(key[1], vo) for key in joined}
@@ -274,11 +333,15 @@ class Engine:
         endpoint_figures: dict[_Key, list[DayFigures]] = {key: [] for key in joined}
         for day in days:
             timelines = {
-                key: self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+                key: self._endpoint(
+                    series, key, metrics[key], windows.get(key, []), day, excluded=excluded
+                )
                 for key in (joined if with_endpoints else ())
             }
             present = sorted(key for key, first in joined.items() if first <= day.day)
-            timeline = self._site(series, present, metrics, windows, day, computed=timelines)
+            timeline = self._site(
+                series, present, metrics, windows, day, excluded=excluded, computed=timelines
+            )
             figures.append(day_figures(day.day, timeline.seconds()))
             for key, endpoint_timeline in timelines.items():
                 endpoint_figures[key].append(day_figures(day.day, endpoint_timeline.seconds()))
@@ -292,6 +355,7 @@ class Engine:
         windows: Mapping[_Key, list[tuple[int, int]]],
         day: _Day,
         *,
+        excluded: _Excluded,
         computed: Mapping[_Key, Timeline],
     ) -> Timeline:
         # group -> service type -> endpoint timelines, in profile order
@@ -302,7 +366,9 @@ class Engine:
             services = grouped.setdefault(group.name, (group, {}))[1]
             timeline = computed.get(key)
             if timeline is None:
-                timeline = self._endpoint(series, key, metrics[key], windows.get(key, []), day)
+                timeline = self._endpoint(
+                    series, key, metrics[key], windows.get(key, []), day, excluded=excluded
+                )
             services.setdefault(key[1], []).append(timeline)
         table = self.profiles.operations.table
         group_timelines = (
@@ -325,16 +391,28 @@ class Engine:
         metrics: tuple[str, ...],
         windows: list[tuple[int, int]],
         day: _Day,
+        *,
+        excluded: _Excluded = _NOTHING_EXCLUDED,
     ) -> Timeline:
         timeline = _some(
             fold(
-                (self._metric(series.get((*key, metric)), day) for metric in metrics),
+                (
+                    self._metric(series.get((*key, metric)), day, excluded.of(metric))
+                    for metric in metrics
+                ),
                 self._metric_op,
             )
         )
         return overlay(timeline, _clip(windows, day), DOWNTIME)
 
-    def _metric(self, series: _Series | None, day: _Day) -> Timeline:
+    def _metric(
+        self, series: _Series | None, day: _Day, excluded: list[tuple[int, int]]
+    ) -> Timeline:
+        """The metric's timeline of ``day``, UNKNOWN where ``excluded`` (ARGO's EXCLUDED:
+        it leaves both the availability and the reliability denominators)."""
+        return overlay(self._measured(series, day), _clip(excluded, day), UNKNOWN)
+
+    def _measured(self, series: _Series | None, day: _Day) -> Timeline:
         if series is None:
             return Timeline.constant(MISSING, day.length)
         seconds, states = series.seconds, series.states
@@ -407,17 +485,40 @@ def _downtimes(
         begin, finish = epoch(window.start), epoch(window.end)
         if finish > begin:
             raw.setdefault(key, []).append((begin, finish))
-    merged: dict[_Key, list[tuple[int, int]]] = {}
-    for key, intervals in raw.items():
-        intervals.sort()
-        out = [intervals[0]]
-        for begin, finish in intervals[1:]:
-            if begin <= out[-1][1]:
-                out[-1] = (out[-1][0], max(out[-1][1], finish))
-            else:
-                out.append((begin, finish))
-        merged[key] = out
-    return merged
+    return {key: _merged(intervals) for key, intervals in raw.items()}
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``intervals`` sorted, the overlapping and touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for begin, finish in sorted(intervals):
+        if out and begin <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], finish))
+        else:
+            out.append((begin, finish))
+    return out
+
+
+def _excluded(exclusions: Iterable[ExclusionRow], sites: Collection[str]) -> _Excluded:
+    """The periods ``exclusions`` exclude for spaces counted in one of ``sites``: an
+    exclusion of no named site covers every site."""
+    every: list[tuple[int, int]] = []
+    named: dict[str, list[tuple[int, int]]] = {}
+    for exclusion in exclusions:
+        if exclusion.sites and not any(site in sites for site in exclusion.sites):
+            continue
+        begin, finish = epoch(exclusion.start), epoch(exclusion.end)
+        if finish <= begin:
+            continue
+        if not exclusion.metrics:
+            every.append((begin, finish))
+        for metric in exclusion.metrics:
+            named.setdefault(metric, []).append((begin, finish))
+    if not every and not named:
+        return _NOTHING_EXCLUDED
+    return _Excluded(
+        _merged(every), {metric: _merged(own + every) for metric, own in named.items()}
+    )
 
 
 def _clip(windows: list[tuple[int, int]], day: _Day) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ are taken as UTC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
@@ -56,6 +57,33 @@ class MembershipRow(Protocol):
     def vo(self) -> str: ...
     @property
     def first_seen(self) -> datetime: ...
+
+
+class ExclusionRow(Protocol):
+    """A period in which monitoring failed (an applied recomputation): the results of
+    ``metrics`` (every one when empty) of the spaces of ``sites`` (every site when empty)
+    count as UNKNOWN on [start, end), as ARGO's EXCLUDED."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def sites(self) -> Sequence[str]: ...
+    @property
+    def metrics(self) -> Sequence[str]: ...
+
+
+class Exclusion(NamedTuple):
+    """An ExclusionRow for everyone but the store."""
+
+    id: int
+    start: datetime
+    end: datetime
+    sites: Sequence[str] = ()
+    metrics: Sequence[str] = ()
 
 
 class Sample(NamedTuple):

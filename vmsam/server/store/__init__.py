@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _alerts, _daily, _downtimes, _read
+from vmsam.server.store import _alerts, _daily, _downtimes, _read, _recomputations
 from vmsam.server.store._alerts import AlertChanges, AnnouncedAlert, PendingAlert, SpaceKey
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
@@ -28,7 +28,9 @@ from vmsam.server.store._engine import (
 )
 from vmsam.server.store._models import DOWNTIME_ID_MAX
 from vmsam.server.store._read import Restatus
+from vmsam.server.store._recomputations import MAX_NAMES as RECOMPUTATION_NAMES_MAX
 from vmsam.server.store._records import (
+    RECOMPUTATION_STATES,
     WINDOW_PAST,
     Actor,
     AuditEntry,
@@ -40,6 +42,7 @@ from vmsam.server.store._records import (
     MetricStatus,
     PerfRow,
     Received,
+    Recomputation,
     ResultTimelineRow,
     SaveReport,
     SiteStatus,
@@ -51,12 +54,21 @@ from vmsam.server.store._records import (
     TrendCount,
 )
 from vmsam.server.store._write import Writer, bump_revision
-from vmsam.shared.errors import DuplicateDowntime, StoreError, UnknownDowntime
+from vmsam.shared.errors import (
+    DuplicateDowntime,
+    DuplicateRecomputation,
+    RecomputationConflict,
+    StoreError,
+    UnknownDowntime,
+    UnknownRecomputation,
+)
 
 __all__ = [
     "DEFAULT_DB",
     "DOWNTIME_ID_MAX",
     "PRUNED",
+    "RECOMPUTATION_NAMES_MAX",
+    "RECOMPUTATION_STATES",
     "WINDOW_PAST",
     "Actor",
     "AlertChanges",
@@ -66,12 +78,15 @@ __all__ = [
     "DeadLetter",
     "Downtime",
     "DuplicateDowntime",
+    "DuplicateRecomputation",
     "EndpointStatus",
     "Member",
     "MetricStatus",
     "PendingAlert",
     "PerfRow",
     "Received",
+    "Recomputation",
+    "RecomputationConflict",
     "Restatus",
     "ResultTimelineRow",
     "SaveReport",
@@ -86,6 +101,7 @@ __all__ = [
     "TimelineRow",
     "TrendCount",
     "UnknownDowntime",
+    "UnknownRecomputation",
 ]
 
 
@@ -148,6 +164,54 @@ class Store:
         """Remove a downtime and give what it was; ``UnknownDowntime`` for an id not stored."""
         with self._changing("remove a downtime") as connection:
             return _downtimes.remove(connection, downtime_id, by)
+
+    def request_recomputation(
+        self, recomputation: Recomputation, *, by: Actor | None = None
+    ) -> Recomputation:
+        """Store a recomputation as pending (its id, state and times of the store's own),
+        audited as ``by``'s; ``ValueError`` for one that cannot be stored,
+        ``DuplicateRecomputation`` (one too) when the same one is pending or applied."""
+        declared = _recomputations.checked(recomputation)
+        with self._changing("request a recomputation") as connection:
+            return _recomputations.add(connection, declared, by)
+
+    def decide_recomputation(
+        self, recomputation_id: int, state: str, *, by: Actor
+    ) -> Recomputation:
+        """Move a recomputation to ``state`` (applied, rejected or revoked) as ``by``
+        decided; ``UnknownRecomputation``, ``RecomputationConflict`` when its state does
+        not allow it (both ValueErrors)."""
+        with self._changing("decide a recomputation") as connection:
+            return _recomputations.decide(connection, recomputation_id, state, by)
+
+    def recomputation(self, recomputation_id: int) -> Recomputation | None:
+        self._use()
+        with translated(self.engine, "read a recomputation"), self.engine.connect() as connection:
+            return _recomputations.one(connection, recomputation_id)
+
+    def recomputations(
+        self,
+        *,
+        vo: str | None = None,
+        states: Collection[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Recomputation]:
+        """Recomputations overlapping [start, end) (either bound may be open), of ``vo``
+        and in ``states`` when given, oldest start first; each with when and by whom it
+        was last decided."""
+        self._use()
+        with translated(self.engine, "read recomputations"), self.engine.connect() as connection:
+            return _recomputations.listed(connection, vo=vo, states=states, start=start, end=end)
+
+    def silences(
+        self, *, start: datetime, end: datetime, at_least: timedelta
+    ) -> list[tuple[datetime, datetime]]:
+        """The periods of at least ``at_least`` within [start, end) in which no result at
+        all was received (any VO, any site), in time order."""
+        self._use()
+        with translated(self.engine, "read arrivals"), self.engine.connect() as connection:
+            return _recomputations.silences(connection, start=start, end=end, at_least=at_least)
 
     @contextlib.contextmanager
     def _changing(self, action: str) -> Iterator[Connection]:

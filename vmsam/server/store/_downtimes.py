@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from vmsam.server.store import _models as m
 from vmsam.server.store import _read
 from vmsam.server.store._records import Actor, Downtime, storable
-from vmsam.server.store._write import bump_revision, endpoint_ids
+from vmsam.server.store._write import audited, bump_revision, endpoint_ids, take_turns
 from vmsam.shared.errors import DuplicateDowntime, UnknownDowntime
 
 # the key of the advisory lock that makes PostgreSQL's downtime writes take turns (SQLite's
@@ -43,7 +43,7 @@ def checked(downtime: Downtime) -> Downtime:
 def add(connection: Connection, downtime: Downtime, by: Actor | None) -> Downtime:
     """Store ``downtime`` (its id is given by the database); DuplicateDowntime when the
     same one is stored already."""
-    _take_turns(connection)
+    take_turns(connection, _WRITE_LOCK)
     _refuse_duplicate(connection, downtime)
     endpoint_id = _endpoint_id(connection, downtime)
     downtime_id = connection.execute(
@@ -59,7 +59,7 @@ def correct(connection: Connection, corrected: Downtime, by: Actor | None) -> Do
     """Replace the stored downtime of ``corrected.id`` with ``corrected``: UnknownDowntime,
     DuplicateDowntime when another stored one is the same. Nothing is written when nothing
     changes."""
-    _take_turns(connection)
+    take_turns(connection, _WRITE_LOCK)
     current = _existing(connection, corrected.id)
     if current == corrected:
         return current
@@ -75,16 +75,11 @@ def correct(connection: Connection, corrected: Downtime, by: Actor | None) -> Do
 
 def remove(connection: Connection, downtime_id: int, by: Actor | None) -> Downtime:
     """Remove the downtime of ``downtime_id`` and give what it was; UnknownDowntime."""
-    _take_turns(connection)
+    take_turns(connection, _WRITE_LOCK)
     current = _existing(connection, downtime_id)
     connection.execute(sa.delete(D).where(D.c.id == downtime_id))
     _changed(connection, by, "delete", current, None)
     return current
-
-
-def _take_turns(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITE_LOCK)))
 
 
 def _existing(connection: Connection, downtime_id: int) -> Downtime:
@@ -133,17 +128,13 @@ def _changed(
     if by is not None:
         changed = after or before
         assert changed is not None
-        connection.execute(
-            sa.insert(m.AUDIT),
-            {
-                "at": datetime.now(UTC),
-                "actor": by.name[: m.AUDIT_NAME_MAX],
-                "client": by.client[: m.AUDIT_NAME_MAX],
-                "action": action,
-                "kind": "downtime",
-                "object_id": changed.id,
-                "before": before.as_json() if before else None,
-                "after": after.as_json() if after else None,
-            },
+        audited(
+            connection,
+            by,
+            action=action,
+            kind="downtime",
+            object_id=changed.id,
+            before=before.as_json() if before else None,
+            after=after.as_json() if after else None,
         )
     bump_revision(connection)

@@ -16,6 +16,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 MAX_KEY_BYTES = 512
 # the longest actor or client name the audit log keeps (longer ones are cut)
 AUDIT_NAME_MAX = 200
+# a recomputation's requester e-mail (RFC 5321's limit) and candidate source name
+RECOMPUTATION_EMAIL_MAX = 254
+RECOMPUTATION_SOURCE_MAX = 40
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -290,6 +293,30 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class RecomputationRecord(Base):
+    """A declared failure of monitoring itself over [start, end) for a VO
+    (docs/availability.md#recomputations): while ``state`` is applied, the covered metric
+    results inside it count as UNKNOWN. Never removed: a revoked one stays listed."""
+
+    __tablename__ = "recomputations"
+    __table_args__ = (sa.Index(None, "vo", "start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vo: Mapped[str] = mapped_column(_Key)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    requester: Mapped[str] = mapped_column(sa.String(AUDIT_NAME_MAX))
+    requester_email: Mapped[str | None] = mapped_column(sa.String(RECOMPUTATION_EMAIL_MAX))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    sites: Mapped[list[str]] = mapped_column(sa.JSON)  # empty: every site of the VO
+    metrics: Mapped[list[str]] = mapped_column(sa.JSON)  # empty: every metric
+    state: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(RECOMPUTATION_SOURCE_MAX))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(sa.String(AUDIT_NAME_MAX))
+
+
 # the tables for Core statements
 SITES = cast(sa.Table, Site.__table__)
 ENDPOINTS = cast(sa.Table, Endpoint.__table__)
@@ -305,3 +332,4 @@ REVISION = cast(sa.Table, Revision.__table__)
 AUDIT = cast(sa.Table, AuditRecord.__table__)
 ALERT_STATES = cast(sa.Table, AlertState.__table__)
 ALERT_OUTBOX = cast(sa.Table, AlertDelivery.__table__)
+RECOMPUTATIONS = cast(sa.Table, RecomputationRecord.__table__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -204,6 +204,57 @@ class Downtime:
             other.end,
             other.scheduled,
         )
+
+
+# the states of a recomputation: a person asks (pending), another decides (applied or
+# rejected), and a pending or applied one may be withdrawn (revoked); only applied ones
+# change A/R figures
+RECOMPUTATION_STATES = ("pending", "applied", "rejected", "revoked")
+
+
+@dataclass(frozen=True)
+class Recomputation:
+    """A period in which monitoring itself failed, for ``vo``: while applied, the results
+    of ``metrics`` (every one when empty) of ``sites`` (every site when empty) inside
+    [start, end) count as UNKNOWN, as ARGO's EXCLUDED (docs/availability.md)."""
+
+    id: int
+    vo: str
+    reason: str
+    requester: str
+    requester_email: str | None
+    start: datetime
+    end: datetime
+    sites: tuple[str, ...]
+    metrics: tuple[str, ...]
+    state: str
+    source: str  # "person", or the candidate source it was accepted from ("broker-outage")
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+    def covers_site(self, sites: Collection[str]) -> bool:
+        """Whether it applies to a space counted in one of ``sites``."""
+        return not self.sites or any(site in sites for site in self.sites)
+
+    def as_json(self) -> dict[str, Any]:
+        """As the API and ``vmsam recompute list --json`` give it, and the audit log keeps it."""
+        return {
+            "id": self.id,
+            "vo": self.vo,
+            "reason": self.reason,
+            "requester": self.requester,
+            "requester_email": self.requester_email,
+            "start": format_timestamp(self.start),
+            "end": format_timestamp(self.end),
+            "sites": list(self.sites),
+            "metrics": list(self.metrics),
+            "state": self.state,
+            "source": self.source,
+            "created_at": format_timestamp(self.created_at),
+            "decided_at": format_timestamp(self.decided_at) if self.decided_at else None,
+            "decided_by": self.decided_by,
+        }
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vmsam.server.store import _models as m
 from vmsam.server.store._engine import WRITE, translated
-from vmsam.server.store._records import Received, SaveReport, storage_problem
+from vmsam.server.store._records import Actor, Received, SaveReport, storage_problem
 from vmsam.shared.messages import MetricResult
 
 # the columns of a results row, in the order of the tuples _save_results builds; the names
@@ -276,6 +276,40 @@ class Writer:
                 for item, reason in letters
             ],
         )
+
+
+def audited(
+    connection: Connection,
+    by: Actor,
+    *,
+    action: str,
+    kind: str,
+    object_id: int,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """One entry of the audit log, in the caller's transaction: the change's own, so that
+    neither is ever kept without the other. Names too long are cut."""
+    connection.execute(
+        sa.insert(m.AUDIT),
+        {
+            "at": datetime.now(UTC),
+            "actor": by.name[: m.AUDIT_NAME_MAX],
+            "client": by.client[: m.AUDIT_NAME_MAX],
+            "action": action,
+            "kind": kind,
+            "object_id": object_id,
+            "before": before,
+            "after": after,
+        },
+    )
+
+
+def take_turns(connection: Connection, key: int) -> None:
+    """Make PostgreSQL's writes holding advisory lock ``key`` take turns until the
+    transaction ends (SQLite's take turns anyway): a check before a write stays true."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def bump_revision(connection: Connection) -> None:

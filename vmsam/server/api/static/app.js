@@ -473,7 +473,7 @@ function settingVMs(piece) {
   return [...names];
 }
 
-function drawStrip(label, pieces, className) {
+function drawStrip(label, pieces, excluded = []) {
   // aligned with the A/R charts above: the same 30 days over the same width
   const days = lastDays();
   const first = Date.parse(`${days[0]}T00:00:00Z`);
@@ -497,7 +497,38 @@ function drawStrip(label, pieces, className) {
       "data-start": piece.start, "data-end": piece.end, "data-status": piece.status,
     }, svg("title", {}, `${piece.status} ${piece.start} \u2013 ${piece.end}${who}`)));
   }
+  // over the pieces: the time applied recomputations excluded (UNKNOWN in A/R)
+  for (const recomputation of excluded) {
+    const from = Math.max(first, Date.parse(recomputation.start));
+    const to = Math.min(first + span, Date.parse(recomputation.end));
+    if (to <= from) continue;
+    const metrics = recomputation.metrics.length ? ` (${recomputation.metrics.join(", ")})` : "";
+    strip.append(svg("rect", {
+      class: "excluded", x: left + ((from - first) / span) * width, y: 1,
+      width: Math.max(0.5, ((to - from) / span) * width), height: 12,
+      "data-recomputation": recomputation.id,
+    }, svg("title", {}, `excluded by recomputation ${recomputation.id}${metrics}`
+      + ` ${recomputation.start} \u2013 ${recomputation.end}: ${recomputation.reason}`)));
+  }
   return strip;
+}
+
+function renderRecomputations(listing, failure) {
+  const section = document.getElementById("recomputations-panel");
+  section.hidden = !listing && !failure;
+  show("recomputations-error", failure ? `cannot load the recomputations: ${failure}` : "");
+  const rows = (listing ? listing.recomputations : []).map((recomputation) => {
+    const row = el("tr", recomputation.state,
+      el("td", "", recomputation.id), el("td", "state", recomputation.state),
+      el("td", "", recomputation.start), el("td", "", recomputation.end),
+      el("td", "", recomputation.sites.join(", ") || "all"),
+      el("td", "", recomputation.metrics.join(", ") || "all"),
+      el("td", "", recomputation.reason), el("td", "", recomputation.requester));
+    row.dataset.id = recomputation.id;
+    return row;
+  });
+  document.querySelector("#recomputations tbody").replaceChildren(...rows);
+  document.getElementById("recomputations-none").hidden = !listing || rows.length > 0;
 }
 
 function renderTimelines(document_, failure) {
@@ -508,11 +539,11 @@ function renderTimelines(document_, failure) {
   if (document_) {
     if (document_.scope === "site") {
       strips.push(el("div", "strip site", el("span", "strip-name", document_.name),
-        drawStrip(document_.name, document_.pieces)));
+        drawStrip(document_.name, document_.pieces, document_.recomputations || [])));
     }
     for (const space of document_.endpoints) {
       const row = el("div", "strip space", el("span", "strip-name", space.endpoint),
-        drawStrip(space.endpoint, space.pieces));
+        drawStrip(space.endpoint, space.pieces, document_.recomputations || []));
       row.dataset.endpoint = space.endpoint;
       row.dataset.serviceType = space.service_type;
       if (view().get("endpoint") === space.endpoint) row.classList.add("selected");
@@ -621,6 +652,7 @@ async function refreshPanel() {
         service_type: serviceType, vo, start: daily.start, end: daily.end, metrics: "false",
       })}`),
     trends: site ? getJSON(`${API}/trends?${query({ site, vo, start: daily.start, end: daily.end, top: "5" })}`) : null,
+    recomputations: vo ? getJSON(`${API}/recomputations?${query({ vo })}`) : null,
   };
   if (endpoint) {
     const ar = `${API}/ar/endpoints/${encodeURIComponent(endpoint)}`;
@@ -682,7 +714,9 @@ async function refreshPanel() {
   }
   renderTimelines(got.status, failed("status")?.[1]);
   renderTrends(got.trends, failed("trends")?.[1]);
-  const arFailures = failures.filter(([key]) => !["results", "metric", "status", "trends"].includes(key));
+  renderRecomputations(got.recomputations, failed("recomputations")?.[1]);
+  const arFailures = failures.filter(
+    ([key]) => !["results", "metric", "status", "trends", "recomputations"].includes(key));
   show("ar-error", arFailures.length ? `cannot compute A/R: ${arFailures[0][1]}` : "");
 }
 
