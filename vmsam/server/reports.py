@@ -55,6 +55,8 @@ MAX_DAYS = 366  # a leap year
 RATE_WINDOW = timedelta(days=7)
 # the days `vmsam db figure` looks back over: a month, and the age window's days before it
 FIGURED_DAYS = 35
+# a day is closed, and its rules settled, once the age window has passed since its end
+_CLOSES_AFTER = timedelta(days=1) + WINDOW_PAST
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
 # the two forms of a time parse_moment takes: a day, or ISO 8601 with at least the minutes
@@ -185,7 +187,12 @@ class _Period:
             until = _midnight(self.end) + timedelta(days=1)
         thresholds = engine.profiles.thresholds
         loaded = store.timeline_input(
-            start=begin, end=until, vo=self.vo, restatus=thresholds, **where
+            start=begin,
+            end=until,
+            vo=self.vo,
+            restatus=thresholds,
+            settled=settled_rules(store, self.vo, self.start, self.end, self.now),
+            **where,
         )
         if loaded.unjudged:
             assert thresholds is not None
@@ -196,6 +203,17 @@ class _Period:
                 loaded.unjudged,
             )
         return loaded
+
+
+def settled_rules(
+    store: Store, vo: str, first: date, last: date, now: datetime
+) -> dict[date, datetime]:
+    """The moment whose rules (downtimes) compute each closed day from ``first`` to
+    ``last``: its settlement, made now for a day seen closed for the first time. A day is
+    closed once ARGO's age window has passed since its end (no result can arrive for it
+    any more); the open days, absent here, are computed with the current rules."""
+    closed = [day for day in dates(first, last) if _midnight(day) + _CLOSES_AFTER <= now]
+    return store.settle(vo, closed, datetime.now(UTC))
 
 
 def ar_document(

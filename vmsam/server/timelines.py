@@ -20,7 +20,7 @@ from vmsam.server.availability import (
     Profiles,
     Timeline,
 )
-from vmsam.server.reports import parse_day, resolve_vo
+from vmsam.server.reports import parse_day, resolve_vo, settled_rules
 from vmsam.server.store import PRUNED, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
@@ -283,6 +283,7 @@ def status_document(
         site=site,
         endpoint=endpoint,
         service_type=service_type,
+        settled=settled_rules(store, chosen_vo, rest, last, moment),
     )
     engine = Engine(profiles)
     try:
