@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -64,7 +64,7 @@ def counting(db_url: str):
 
 
 def every(store: Store, **options: Any) -> dict[str, Any]:
-    return ar_all_document(store, start=START, end=END, vo=VO, now=AFTER, **options)
+    return ar_all_document(store, start=START, end=END, vo=VO, **{"now": AFTER, **options})
 
 
 @pytest.mark.parametrize("granularity", ["daily", "monthly"])
@@ -141,13 +141,20 @@ def test_kept_figures_equal_a_fresh_computation_after_changes(db_url: str) -> No
     assert loads > 0
 
 
-def test_a_downtime_declared_since_is_counted(counting: Store) -> None:
-    before = every(counting)
+def test_a_downtime_declared_since_is_counted_while_the_day_is_open(counting: Store) -> None:
+    open_yet = datetime.combine(END + timedelta(days=2), time(), UTC)  # in the age window
+    before = every(counting, now=open_yet)
     counting.add_downtime("c1.example.org", VAC, at(0, END), at(24, END))
-    after = every(counting)
+    after = every(counting, now=open_yet)
     site_c = {r["date"]: r for r in after["sites"][2]["results"]}
     assert site_c[END.isoformat()]["down"] == 1.0
     assert after != before
+
+
+def test_a_downtime_declared_after_the_day_settled_changes_nothing(counting: Store) -> None:
+    before = every(counting)  # every day is closed: this report settles them
+    counting.add_downtime("c1.example.org", VAC, at(0, END), at(24, END))
+    assert every(counting) == before
 
 
 def test_a_new_site_makes_the_kept_days_computed_again(counting: Store) -> None:

@@ -16,6 +16,8 @@ __all__ = ["NOW", "TABLES", "hours", "result"]
 
 TABLES = (
     "downtimes",
+    "downtime_versions",
+    "settled_days",
     "dead_letters",
     "series",
     "results",

@@ -56,6 +56,8 @@ MAX_DAYS = 366  # a leap year
 RATE_WINDOW = timedelta(days=7)
 # the days `vmsam db figure` looks back over: a month, and the age window's days before it
 FIGURED_DAYS = 35
+# a day is closed, and its rules settled, once the age window has passed since its end
+_CLOSES_AFTER = timedelta(days=1) + WINDOW_PAST
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
 # the two forms of a time parse_moment takes: a day, or ISO 8601 with at least the minutes
@@ -197,7 +199,12 @@ class _Period:
         begin, until = self.bounds()
         thresholds = engine.profiles.thresholds
         loaded = store.timeline_input(
-            start=begin, end=until, vo=self.vo, restatus=thresholds, **where
+            start=begin,
+            end=until,
+            vo=self.vo,
+            restatus=thresholds,
+            settled=settled_rules(store, self.vo, self.start, self.end, self.now),
+            **where,
         )
         if loaded.unjudged:
             assert thresholds is not None
@@ -208,6 +215,34 @@ class _Period:
                 loaded.unjudged,
             )
         return loaded
+
+
+def settled_rules(
+    store: Store, vo: str, first: date, last: date, now: datetime
+) -> dict[date, datetime]:
+    """The moment whose rules (downtimes) compute each closed day from ``first`` to
+    ``last``: its settlement, made now for a day seen closed for the first time, or the
+    moment the latest applied recomputation touching it was applied (the one thing that
+    computes a settled day again, with the rules in force then). A day is closed once
+    ARGO's age window has passed since its end (no result can arrive for it any more); the
+    open days, absent here, are computed with the current rules."""
+    closed = [day for day in dates(first, last) if _midnight(day) + _CLOSES_AFTER <= now]
+    moments = store.settle(vo, closed, datetime.now(UTC))
+    if not moments:
+        return moments
+    applied = store.recomputations(
+        vo=vo,
+        states=("applied",),
+        start=_midnight(min(moments)),
+        end=_midnight(max(moments)) + timedelta(days=1),
+    )
+    for recomputation in applied:
+        if recomputation.decided_at is None:
+            continue
+        for day in dates(recomputation.start.date(), (recomputation.end - _TICK).date()):
+            if day in moments:
+                moments[day] = max(moments[day], recomputation.decided_at)
+    return moments
 
 
 def ar_document(

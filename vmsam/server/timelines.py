@@ -22,7 +22,7 @@ from vmsam.server.availability import (
     Timeline,
 )
 from vmsam.server.availability._time import epoch
-from vmsam.server.reports import parse_day, resolve_vo
+from vmsam.server.reports import parse_day, resolve_vo, settled_rules
 from vmsam.server.store import PRUNED, Recomputation, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
@@ -331,6 +331,7 @@ def status_document(
         site=site,
         endpoint=endpoint,
         service_type=service_type,
+        settled=settled_rules(store, chosen_vo, rest, last, moment),
     )
     engine = Engine(profiles)
     sites = {site} if site is not None else {member.site for member in loaded.members}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _alerts, _daily, _downtimes, _read, _recomputations
+from vmsam.server.store import _alerts, _daily, _downtimes, _read, _recomputations, _write
 from vmsam.server.store._alerts import AlertChanges, AnnouncedAlert, PendingAlert, SpaceKey
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
@@ -356,10 +356,12 @@ class Store:
         endpoint: str | None = None,
         service_type: str | None = None,
         restatus: Restatus | None = None,
+        settled: Mapping[date, datetime] | None = None,
     ) -> TimelineInput:
         """The A/R engine's input for [start, end): results from start - 1 day (carry-over),
-        downtimes overlapping, site membership; with ``restatus`` (a threshold profile),
-        the results' statuses as it derives them."""
+        downtimes overlapping (on the ``settled`` days those in force at their settlement),
+        site membership; with ``restatus`` (a threshold profile), the results' statuses as
+        it derives them."""
         self._use()
         with translated(self.engine, "read results"), self.engine.connect() as connection:
             return _read.timeline_input(
@@ -371,6 +373,7 @@ class Store:
                 endpoint=endpoint,
                 service_type=service_type,
                 restatus=restatus,
+                settled=settled,
             )
 
     def perf_data(self, *, since: datetime, until: datetime, vo: str, label: str) -> list[PerfRow]:
@@ -388,6 +391,7 @@ class Store:
         site: str | None = None,
         endpoint: str | None = None,
         service_type: str | None = None,
+        settled: Mapping[date, datetime] | None = None,
     ) -> StatusInput:
         """``timeline_input`` of one site or endpoint, each result with the VM that gave it
         (the status timelines)."""
@@ -401,6 +405,7 @@ class Store:
                 site=site,
                 endpoint=endpoint,
                 service_type=service_type,
+                settled=settled,
             )
 
     def trend_counts(
@@ -429,6 +434,25 @@ class Store:
         self._use()
         with translated(self.engine, "read daily figures"), self.engine.connect() as connection:
             return _daily.current_days(connection, source, vo, start, end)
+
+    def settle(self, vo: str, days: Collection[date], at: datetime) -> dict[date, datetime]:
+        """Settle the closed ``days`` of ``vo`` not settled yet at ``at``, and give every
+        one's settlement: the moment whose rules compute it from then on."""
+        self._use()
+        if not days:
+            return {}
+        first, last = min(days), max(days)
+        with translated(self.engine, "read settled days"), self.engine.connect() as connection:
+            held = _read.settled_days(connection, vo, first, last)
+        if any(day not in held for day in days):  # once per day: reports mostly only read
+            with (
+                translated(self.engine, "settle days"),
+                self.engine.connect().execution_options(**WRITE) as connection,
+                connection.begin(),
+            ):
+                _write.settle(connection, vo, (day for day in days if day not in held), at)
+                held = _read.settled_days(connection, vo, first, last)
+        return {day: moment for day, moment in held.items() if day in days}
 
     def replace_days(
         self,

@@ -1,5 +1,6 @@
 """Downtimes declared, corrected and removed: each change checked, then written with its
-entry in the audit log and a move of the revision, in the caller's one transaction."""
+entry in the audit log, its version (the rules of settled days read the versions in force
+when they were settled) and a move of the revision, in the caller's one transaction."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from vmsam.shared.errors import DuplicateDowntime, UnknownDowntime
 # take turns anyway): two identical declarations at once cannot both pass the duplicate check
 _WRITE_LOCK = 0x766D73616E
 D = m.DOWNTIMES
+V = m.DOWNTIME_VERSIONS
 
 
 def checked(downtime: Downtime) -> Downtime:
@@ -46,11 +48,13 @@ def add(connection: Connection, downtime: Downtime, by: Actor | None) -> Downtim
     take_turns(connection, _WRITE_LOCK)
     _refuse_duplicate(connection, downtime)
     endpoint_id = _endpoint_id(connection, downtime)
+    now = datetime.now(UTC)
     downtime_id = connection.execute(
         sa.insert(D).returning(D.c.id),
-        {**_columns(downtime), "endpoint_id": endpoint_id, "created_at": datetime.now(UTC)},
+        {**_columns(downtime), "endpoint_id": endpoint_id, "created_at": now},
     ).scalar_one()
     added = dataclasses.replace(downtime, id=downtime_id)
+    _record_version(connection, added, endpoint_id, now)
     _changed(connection, by, "create", None, added)
     return added
 
@@ -64,11 +68,15 @@ def correct(connection: Connection, corrected: Downtime, by: Actor | None) -> Do
     if current == corrected:
         return current
     _refuse_duplicate(connection, corrected)
+    endpoint_id = _endpoint_id(connection, corrected)
     connection.execute(
         sa.update(D)
         .where(D.c.id == corrected.id)
-        .values(**_columns(corrected), endpoint_id=_endpoint_id(connection, corrected))
+        .values(**_columns(corrected), endpoint_id=endpoint_id)
     )
+    now = datetime.now(UTC)
+    _retire_version(connection, corrected.id, now)
+    _record_version(connection, corrected, endpoint_id, now)
     _changed(connection, by, "update", current, corrected)
     return corrected
 
@@ -78,8 +86,31 @@ def remove(connection: Connection, downtime_id: int, by: Actor | None) -> Downti
     take_turns(connection, _WRITE_LOCK)
     current = _existing(connection, downtime_id)
     connection.execute(sa.delete(D).where(D.c.id == downtime_id))
+    _retire_version(connection, downtime_id, datetime.now(UTC))
     _changed(connection, by, "delete", current, None)
     return current
+
+
+def _record_version(
+    connection: Connection, downtime: Downtime, endpoint_id: int, now: datetime
+) -> None:
+    connection.execute(
+        sa.insert(V),
+        {
+            **_columns(downtime),
+            "downtime_id": downtime.id,
+            "endpoint_id": endpoint_id,
+            "recorded_at": now,
+        },
+    )
+
+
+def _retire_version(connection: Connection, downtime_id: int, now: datetime) -> None:
+    connection.execute(
+        sa.update(V)
+        .where(V.c.downtime_id == downtime_id, V.c.retired_at.is_(None))
+        .values(retired_at=now)
+    )
 
 
 def _existing(connection: Connection, downtime_id: int) -> Downtime:

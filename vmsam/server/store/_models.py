@@ -173,6 +173,37 @@ class Downtime(Base):
     created_at: Mapped[datetime]
 
 
+class DowntimeVersion(Base):
+    """One version of a downtime as it stood from ``recorded_at`` until ``retired_at`` (a
+    correction or removal; NULL while it is current). A settled day's A/R reads the versions
+    in force at its settlement, so a downtime declared or changed later leaves it alone."""
+
+    __tablename__ = "downtime_versions"
+    __table_args__ = (sa.Index(None, "endpoint_id", "start"), sa.Index(None, "downtime_id"))
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    downtime_id: Mapped[int]
+    endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    scheduled: Mapped[bool]
+    description: Mapped[str] = mapped_column(sa.Text)
+    recorded_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class SettledDay(Base):
+    """A closed day of a VO (past ARGO's age window: no result can arrive for it any more)
+    and the moment its A/R was first computed as such: the rules in force then are the ones
+    it is computed with for good, until an applied recomputation settles it again."""
+
+    __tablename__ = "settled_days"
+
+    vo: Mapped[str] = mapped_column(_Key, primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    settled_at: Mapped[datetime]
+
+
 class DailyFigures(Base):
     """The A/R figures of one closed day of a site (``service_type`` '') or of an endpoint
     within its site, for a VO: kept by ``vmsam db prune`` before it removed the results they
@@ -325,6 +356,8 @@ RESULTS = cast(sa.Table, Result.__table__)
 SERIES = cast(sa.Table, Series.__table__)
 DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
 DOWNTIMES = cast(sa.Table, Downtime.__table__)
+DOWNTIME_VERSIONS = cast(sa.Table, DowntimeVersion.__table__)
+SETTLED_DAYS = cast(sa.Table, SettledDay.__table__)
 DAILY_FIGURES = cast(sa.Table, DailyFigures.__table__)
 FIGURED_DAYS = cast(sa.Table, FiguredDay.__table__)
 PRUNES = cast(sa.Table, Prune.__table__)

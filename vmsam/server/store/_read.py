@@ -3,9 +3,10 @@ the A/R engine."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import groupby
 from typing import Any, Protocol
 
@@ -160,16 +161,18 @@ def dead_letters(
     ]
 
 
-def _downtime_query() -> sa.Select[Any]:
+def _downtime_query(table: sa.Table = DOWNTIMES) -> sa.Select[Any]:
+    """The downtimes as records, from ``table``: the current ones, or their versions."""
+    key = table.c.id if table is DOWNTIMES else table.c.downtime_id
     return sa.select(
-        DOWNTIMES.c.id,
+        key,
         E.c.hostname,
         E.c.service_type,
-        DOWNTIMES.c.start,
-        DOWNTIMES.c.end,
-        DOWNTIMES.c.scheduled,
-        DOWNTIMES.c.description,
-    ).select_from(DOWNTIMES.join(E, DOWNTIMES.c.endpoint_id == E.c.id))
+        table.c.start,
+        table.c.end,
+        table.c.scheduled,
+        table.c.description,
+    ).select_from(table.join(E, table.c.endpoint_id == E.c.id))
 
 
 def downtimes(
@@ -184,21 +187,124 @@ def downtimes(
 ) -> list[Downtime]:
     """Downtimes overlapping [start, end), oldest first; of the endpoints of ``site`` and
     of ``vo`` when given."""
-    query = _downtime_query()
-    if endpoint is not None:
-        query = query.where(DOWNTIMES.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
-    if site is not None:
-        members = sa.select(MEMBERS.c.endpoint_id).where(MEMBERS.c.site_id == _site_id(site))
-        query = query.where(DOWNTIMES.c.endpoint_id.in_(members))
-    if vo is not None:
-        members = sa.select(MEMBERS.c.endpoint_id).where(_equals(MEMBERS.c.vo, vo))
-        query = query.where(DOWNTIMES.c.endpoint_id.in_(members))
-    if start is not None:
-        query = query.where(DOWNTIMES.c.end > start)
-    if end is not None:
-        query = query.where(DOWNTIMES.c.start < end)
+    query = _where_downtimes(
+        _downtime_query(),
+        DOWNTIMES,
+        endpoint=endpoint,
+        service_type=service_type,
+        site=site,
+        vo=vo,
+        start=start,
+        end=end,
+    )
     query = query.order_by(DOWNTIMES.c.start, DOWNTIMES.c.id)
     return [Downtime(*row) for row in connection.execute(query)]
+
+
+def _where_downtimes(
+    query: sa.Select[Any],
+    table: sa.Table,
+    *,
+    endpoint: str | None,
+    service_type: str | None,
+    site: str | None,
+    vo: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> sa.Select[Any]:
+    if endpoint is not None:
+        query = query.where(table.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+    if site is not None:
+        members = sa.select(MEMBERS.c.endpoint_id).where(MEMBERS.c.site_id == _site_id(site))
+        query = query.where(table.c.endpoint_id.in_(members))
+    if vo is not None:
+        members = sa.select(MEMBERS.c.endpoint_id).where(_equals(MEMBERS.c.vo, vo))
+        query = query.where(table.c.endpoint_id.in_(members))
+    if start is not None:
+        query = query.where(table.c.end > start)
+    if end is not None:
+        query = query.where(table.c.start < end)
+    return query
+
+
+def downtimes_in_force(
+    connection: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    settled: Mapping[date, datetime],
+    endpoint: str | None = None,
+    service_type: str | None = None,
+    site: str | None = None,
+) -> list[Downtime]:
+    """The downtimes that count in [start, end): on each day of ``settled`` the versions in
+    force at its settlement, on the other days the current downtimes; each cut to the days
+    it counts on, oldest first."""
+    spans = _rule_spans(start, end, settled)
+    if all(moment is None for moment, _, _ in spans):
+        return downtimes(
+            connection,
+            endpoint=endpoint,
+            service_type=service_type,
+            site=site,
+            start=start,
+            end=end,
+        )
+    current = downtimes(
+        connection, endpoint=endpoint, service_type=service_type, site=site, start=start, end=end
+    )
+    moments = [moment for moment, _, _ in spans if moment is not None]
+    V = m.DOWNTIME_VERSIONS
+    query = _where_downtimes(
+        _downtime_query(V).add_columns(V.c.recorded_at, V.c.retired_at),
+        V,
+        endpoint=endpoint,
+        service_type=service_type,
+        site=site,
+        vo=None,
+        start=start,
+        end=end,
+    ).where(
+        V.c.recorded_at <= max(moments),
+        sa.or_(V.c.retired_at.is_(None), V.c.retired_at > min(moments)),
+    )
+    versions = [(Downtime(*row[:7]), row[7], row[8]) for row in connection.execute(query)]
+    counted: list[Downtime] = []
+    for moment, begin, until in spans:
+        if moment is None:
+            in_force = current
+        else:
+            in_force = [
+                version
+                for version, recorded, retired in versions
+                if recorded <= moment and (retired is None or retired > moment)
+            ]
+        for downtime in in_force:
+            first, last = max(downtime.start, begin), min(downtime.end, until)
+            if first < last:
+                counted.append(dataclasses.replace(downtime, start=first, end=last))
+    counted.sort(key=lambda downtime: (downtime.start, downtime.id))
+    return counted
+
+
+def _rule_spans(
+    start: datetime, end: datetime, settled: Mapping[date, datetime]
+) -> list[tuple[datetime | None, datetime, datetime]]:
+    """[start, end) in runs of days that share their rules' moment: a settled day's
+    settlement, or None (the current rules)."""
+    spans: list[tuple[datetime | None, datetime, datetime]] = []
+    moment = start
+    while moment < end:
+        day = moment.date()
+        following = datetime.combine(day + timedelta(days=1), time(), UTC)
+        until = min(following, end)
+        rules = settled.get(day)
+        if spans and spans[-1][0] == rules and spans[-1][2] == moment:
+            spans[-1] = (rules, spans[-1][1], until)
+        else:
+            spans.append((rules, moment, until))
+        moment = until
+    return spans
 
 
 def downtime(connection: Connection, downtime_id: int) -> Downtime | None:
@@ -643,9 +749,11 @@ def timeline_input(
     endpoint: str | None,
     service_type: str | None,
     restatus: Restatus | None = None,
+    settled: Mapping[date, datetime] | None = None,
 ) -> TimelineInput:
     """The engine's input; with ``restatus`` (a threshold profile) the statuses it derives,
-    and the changes found on them."""
+    and the changes found on them; the downtimes in force on the ``settled`` days at their
+    settlement."""
     endpoints = _endpoint_names(connection)
     site_names = _site_names(connection)
     conditions, member_conditions = _period_conditions(
@@ -693,13 +801,14 @@ def timeline_input(
         )
 
     found_members = _members(connection, member_conditions)
-    overlapping = downtimes(
+    overlapping = downtimes_in_force(
         connection,
         endpoint=endpoint,
         service_type=service_type,
         site=site,
         start=start,
         end=end,
+        settled=settled or {},
     )
     unjudged = derived.unjudged if derived is not None else 0
     return TimelineInput(start, end, results, overlapping, found_members, unjudged)
@@ -718,6 +827,7 @@ def status_input(
     site: str | None,
     endpoint: str | None,
     service_type: str | None,
+    settled: Mapping[date, datetime] | None = None,
 ) -> StatusInput:
     """timeline_input's rows of one site or endpoint, each with the VM that gave it: the
     same status changes, so the engine builds the same timelines from them."""
@@ -743,8 +853,14 @@ def status_input(
             _status_changes(dialect, conditions, _DETAILS)
         )
     ]
-    overlapping = downtimes(
-        connection, endpoint=endpoint, service_type=service_type, site=site, start=start, end=end
+    overlapping = downtimes_in_force(
+        connection,
+        endpoint=endpoint,
+        service_type=service_type,
+        site=site,
+        start=start,
+        end=end,
+        settled=settled or {},
     )
     return StatusInput(start, end, results, overlapping, _members(connection, member_conditions))
 
@@ -798,3 +914,14 @@ def trend_counts(
         )
         for site_id, endpoint_id, metric, machinetype, status, results, changes in counts
     ]
+
+
+def settled_days(connection: Connection, vo: str, first: date, last: date) -> dict[date, datetime]:
+    """The settled days of ``vo`` from ``first`` to ``last`` and their settlements."""
+    T = m.SETTLED_DAYS
+    rows = connection.execute(
+        sa.select(T.c.day, T.c.settled_at).where(
+            _equals(T.c.vo, vo), T.c.day >= first, T.c.day <= last
+        )
+    )
+    return {day: settled_at for day, settled_at in rows}

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -432,3 +432,11 @@ def _identity(result: MetricResult) -> tuple[str, str, str, datetime, str, str]:
         result.gathered_at,
         result.vm_uuid or "",
     )
+
+
+def settle(connection: Connection, vo: str, days: Iterable[date], at: datetime) -> None:
+    """Record ``days`` of ``vo`` as settled at ``at``; a day settled already keeps its
+    settlement (two reports at once settle it once)."""
+    rows = [{"vo": vo, "day": day, "settled_at": at} for day in days]
+    if rows:
+        connection.execute(_insert(connection, m.SETTLED_DAYS).on_conflict_do_nothing(), rows)

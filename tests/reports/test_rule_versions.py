@@ -1,0 +1,101 @@
+"""Versioned rules: a closed day is settled with the downtimes in force when its A/R was
+first computed as closed, so a downtime declared, corrected or removed later leaves its
+figures (and its status timelines) alone; an open day follows the current downtimes."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.reports.helpers import DAY, VAC, VO, at, rows, save, vm_boot
+from vmsam.server.reports import ar_all_document, ar_document
+from vmsam.server.store import Store
+from vmsam.server.timelines import status_document
+
+HOST = "space1.example.org"
+NEXT = DAY + timedelta(days=1)
+# both days closed: ARGO's age window has passed since their end
+CLOSED = datetime.combine(NEXT + timedelta(days=10), datetime.min.time(), UTC)
+# DAY closed, NEXT still open (its end is less than the age window ago)
+NEXT_OPEN = at(24 * 4 + 12, DAY)
+
+
+def history(store: Store) -> None:
+    """OK all along, one tested VM every 6 hours over both days."""
+    save(store, [r for hour in range(0, 48, 6) for r in vm_boot(HOST, at(hour + 0.5))])
+
+
+def figures(store: Store, now: datetime = CLOSED) -> list[dict[str, Any]]:
+    return rows(ar_document(store, site="SITE-A", start=DAY, end=NEXT, vo=VO, now=now))
+
+
+def down(figures: list[dict[str, Any]]) -> list[float]:
+    return [day["down"] for day in figures]
+
+
+def test_a_downtime_declared_after_settlement_does_not_count(db_url: str) -> None:
+    with Store(db_url) as store:
+        history(store)
+        before = figures(store)  # settles both days
+        assert down(before) == [0.0, 0.0]
+        store.add_downtime(HOST, VAC, at(0), at(12))
+        assert figures(store) == before
+        # it is stored and listed all the same: only the settled figures ignore it
+        assert [d.start for d in store.downtimes()] == [at(0)]
+
+
+def test_a_settled_day_keeps_the_version_in_force_at_its_settlement(db_url: str) -> None:
+    with Store(db_url) as store:
+        history(store)
+        declared = store.add_downtime(HOST, VAC, at(0), at(12))
+        settled = figures(store)
+        assert down(settled) == [0.5, 0.0]
+        # corrected to the whole day, then removed: the settled day stays as it was
+        store.correct_downtime(dataclasses.replace(declared, end=at(24)))
+        assert figures(store) == settled
+        store.remove_downtime(declared.id)
+        assert figures(store) == settled
+        assert store.downtimes() == []
+
+
+def test_an_open_day_follows_the_current_downtimes(db_url: str) -> None:
+    with Store(db_url) as store:
+        history(store)
+        assert down(figures(store, NEXT_OPEN)) == [0.0, 0.0]  # settles DAY alone
+        # one downtime over the end of the settled day and the start of the open one
+        declared = store.add_downtime(HOST, VAC, at(18), at(24 + 6))
+        assert down(figures(store, NEXT_OPEN)) == [0.0, 0.25]
+        store.correct_downtime(dataclasses.replace(declared, end=at(24 + 12)))
+        assert down(figures(store, NEXT_OPEN)) == [0.0, 0.5]
+        # once NEXT is closed too, it settles with the version in force now
+        assert down(figures(store)) == [0.0, 0.5]
+        store.remove_downtime(declared.id)
+        assert down(figures(store)) == [0.0, 0.5]
+
+
+def test_every_site_report_and_timelines_read_the_same_versions(db_url: str) -> None:
+    with Store(db_url) as store:
+        history(store)
+        declared = store.add_downtime(HOST, VAC, at(6), at(12))
+        every = ar_all_document(store, start=DAY, end=NEXT, vo=VO, now=CLOSED)
+        store.correct_downtime(dataclasses.replace(declared, start=at(0)))
+        again = ar_all_document(store, start=DAY, end=NEXT, vo=VO, now=CLOSED)
+        assert again == every
+        assert [day["down"] for day in every["sites"][0]["results"]] == [0.25, 0.0]
+        timelines = status_document(store, site="SITE-A", day=DAY, vo=VO, now=CLOSED)
+        [space] = timelines["endpoints"]  # type: ignore[misc]
+        downtime = [
+            (piece["start"], piece["end"])
+            for piece in space["pieces"]
+            if piece["status"] == "DOWNTIME"
+        ]
+        assert downtime == [("2024-03-05T06:00:00Z", "2024-03-05T12:00:00Z")]
+
+
+def test_settlement_is_kept_once(db_url: str) -> None:
+    with Store(db_url) as store:
+        first = store.settle(VO, [DAY], at(24 * 10))
+        again = store.settle(VO, [DAY, NEXT], at(24 * 20))
+        assert first == {DAY: at(24 * 10)}
+        assert again == {DAY: at(24 * 10), NEXT: at(24 * 20)}
