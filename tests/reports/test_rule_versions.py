@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.reports.helpers import DAY, VAC, VO, at, rows, save, vm_boot
+from vmsam.server.recomputations import decide, request
 from vmsam.server.reports import ar_all_document, ar_document
-from vmsam.server.store import Store
+from vmsam.server.store import Actor, Store
 from vmsam.server.timelines import status_document
 
 HOST = "space1.example.org"
@@ -99,3 +100,33 @@ def test_settlement_is_kept_once(db_url: str) -> None:
         again = store.settle(VO, [DAY, NEXT], at(24 * 20))
         assert first == {DAY: at(24 * 10)}
         assert again == {DAY: at(24 * 10), NEXT: at(24 * 20)}
+
+
+def test_an_applied_recomputation_settles_its_days_again_and_revoking_it_undoes_that(
+    db_url: str,
+) -> None:
+    person = Actor("tester", "127.0.0.1")
+    with Store(db_url) as store:
+        history(store)
+        settled = figures(store)
+        declared = store.add_downtime(HOST, VAC, at(0), at(12))
+        assert figures(store) == settled
+        # its first hour only, which the downtime covers anyway (DOWNTIME overrides the
+        # excluded UNKNOWN): what changes is the rules the day is computed with
+        recomputation = request(
+            store,
+            by=person,
+            vo=VO,
+            reason="the downtime came late",
+            requester="Ada",
+            start=at(0),
+            end=at(1),
+            sites=["SITE-A"],
+        )
+        assert figures(store) == settled  # pending: nothing yet
+        decide(store, recomputation.id, "applied", by=person)
+        assert down(figures(store)) == [0.5, 0.0]
+        store.remove_downtime(declared.id)
+        assert down(figures(store)) == [0.5, 0.0]  # settled again, at the applying
+        decide(store, recomputation.id, "revoked", by=person)
+        assert figures(store) == settled  # back to the rules of the first settlement

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from alembic.script import ScriptDirectory
 from tests.store.conftest import TABLES
 from vmsam.server.store import Store, StoreError
 from vmsam.server.store._engine import MIGRATIONS, current_revision, downgrade, upgrade
-from vmsam.server.store._models import Base
+from vmsam.server.store._models import DOWNTIME_VERSIONS, DOWNTIMES, ENDPOINTS, Base
 
 BIN = Path(sys.executable).parent
 
@@ -144,3 +145,37 @@ def _period():
 
     start = datetime(2026, 3, 1, tzinfo=UTC)
     return start, start + timedelta(hours=1)
+
+
+def test_downtimes_stored_before_versions_become_their_first_versions(empty_url):
+    engine = sa.create_engine(empty_url)
+    upgrade(engine, "0007")
+    declared = datetime(2024, 3, 1, 9, tzinfo=UTC)
+    start, end = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 6, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(ENDPOINTS), {"id": 1, "hostname": "h", "service_type": "t"})
+        connection.execute(
+            sa.insert(DOWNTIMES),
+            {
+                "id": 7,
+                "endpoint_id": 1,
+                "start": start,
+                "end": end,
+                "scheduled": True,
+                "description": "before 0009",
+                "created_at": declared,
+            },
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        versions = connection.execute(
+            sa.select(
+                DOWNTIME_VERSIONS.c.downtime_id,
+                DOWNTIME_VERSIONS.c.start,
+                DOWNTIME_VERSIONS.c.end,
+                DOWNTIME_VERSIONS.c.recorded_at,
+                DOWNTIME_VERSIONS.c.retired_at,
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in versions] == [(7, start, end, declared, None)]
