@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.reports.helpers import DAY, VAC, VO, at, rows, save, vm_boot
+from vmsam.server.availability import SiteGroup
 from vmsam.server.recomputations import decide, request
-from vmsam.server.reports import ar_all_document, ar_document
+from vmsam.server.reports import ar_all_document, ar_document, ar_groups_document
 from vmsam.server.store import Actor, Store
 from vmsam.server.timelines import status_document
 
@@ -130,3 +131,46 @@ def test_an_applied_recomputation_settles_its_days_again_and_revoking_it_undoes_
         assert down(figures(store)) == [0.5, 0.0]  # settled again, at the applying
         decide(store, recomputation.id, "revoked", by=person)
         assert figures(store) == settled  # back to the rules of the first settlement
+
+
+def two_sites(store: Store) -> None:
+    """SITE-A OK, SITE-B CRITICAL, both days."""
+    save(store, [r for h in range(0, 48, 6) for r in vm_boot(HOST, at(h + 0.5))])
+    save(
+        store,
+        [
+            r
+            for h in range(0, 48, 6)
+            for r in vm_boot("b.example.org", at(h + 0.5), "CRITICAL", site="SITE-B")
+        ],
+    )
+
+
+EQUAL = [SiteGroup("G", "federation", ("SITE-A", "SITE-B"), {"SITE-A": 1, "SITE-B": 1})]
+HEAVIER = [dataclasses.replace(EQUAL[0], weights={"SITE-A": 3, "SITE-B": 1})]
+
+
+def group(store: Store, groups: list[SiteGroup], now: datetime) -> list[float]:
+    document = ar_groups_document(store, groups, start=DAY, end=NEXT, vo=VO, now=now)
+    return [day["availability"] for day in document["groups"][0]["results"]]  # type: ignore[index]
+
+
+def test_the_groups_weights_in_force_at_settlement_stay_with_the_settled_day(
+    db_url: str,
+) -> None:
+    with Store(db_url) as store:
+        two_sites(store)
+        # ARGO's rule: sum A (w + 1) / sum (w + 1)
+        assert group(store, EQUAL, NEXT_OPEN) == [50.0, 50.0]  # DAY settles with EQUAL
+        assert group(store, HEAVIER, NEXT_OPEN) == [50.0, 66.66667]  # the open day follows
+        assert group(store, EQUAL, NEXT_OPEN) == [50.0, 50.0]
+
+
+def test_a_day_settled_before_the_groups_were_first_used_keeps_the_first_version(
+    db_url: str,
+) -> None:
+    with Store(db_url) as store:
+        two_sites(store)
+        figures(store)  # both days settle before any group report
+        assert group(store, EQUAL, CLOSED) == [50.0, 50.0]
+        assert group(store, HEAVIER, CLOSED) == [50.0, 50.0]

@@ -18,6 +18,7 @@ TABLES = (
     "downtimes",
     "downtime_versions",
     "settled_days",
+    "rule_versions",
     "dead_letters",
     "series",
     "results",

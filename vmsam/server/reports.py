@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -40,6 +40,7 @@ from vmsam.server.store import (
     WINDOW_PAST,
     Member,
     Recomputation,
+    RuleVersion,
     Store,
     StoredFigures,
     StoreError,
@@ -58,6 +59,8 @@ RATE_WINDOW = timedelta(days=7)
 FIGURED_DAYS = 35
 # a day is closed, and its rules settled, once the age window has passed since its end
 _CLOSES_AFTER = timedelta(days=1) + WINDOW_PAST
+# the kind and name of the groups of sites' versions (one groups file per deployment)
+_GROUPS_RULES = "groups"
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
 # the two forms of a time parse_moment takes: a day, or ISO 8601 with at least the minutes
@@ -471,6 +474,10 @@ def ar_groups_document(
         raise ReportError(
             f"granularity {granularity!r:.40} is not one of {', '.join(GRANULARITIES)}"
         )
+    # kept before the report settles any day: a version is in force from its first use
+    versions = store.rule_versions(
+        _GROUPS_RULES, _GROUPS_RULES, [_group_document(g) for g in groups], datetime.now(UTC)
+    )
     # the sites' daily figures, from the every-site report (and its kept figures)
     every = ar_all_document(store, start=start, end=end, vo=vo, profiles=profiles, now=now)
     first, last, moment = _day(start, "start"), _day(end, "end"), _now(now)
@@ -490,13 +497,22 @@ def ar_groups_document(
         label=CAPACITY_LABEL,
     )
     capacities = site_capacities(reported)
+    in_force = _groups_in_force(
+        store, groups, versions, vo=str(every["vo"]), first=first, last=last, now=moment
+    )
     listed = []
     for group in groups:
         if kind is not None and group.kind != kind:
             continue
         weights = {site: group.weights.get(site, capacities.get(site, 0.0)) for site in group.sites}
-        members = {site: figures[site] for site in group.sites if site in figures}
-        daily = group_days(days, members, weights)
+        daily = []
+        for day in days:
+            then = in_force(day).get(group.name, group)
+            members = {site: figures[site] for site in then.sites if site in figures}
+            weighed = {
+                site: then.weights.get(site, capacities.get(site, 0.0)) for site in then.sites
+            }
+            daily += group_days([day], members, weighed)
         chosen = group_months(daily) if granularity == "monthly" else daily
         listed.append(
             {
@@ -522,6 +538,58 @@ def ar_groups_document(
         "profile": every["profile"],
         "groups": listed,
         **{key: every[key] for key in ("recomputations",) if key in every},
+    }
+
+
+def _weights(group: SiteGroup, capacities: Mapping[str, float]) -> dict[str, float]:
+    """Each member's weight: the groups file's, else its VMs' capacity (0 without)."""
+    return {site: group.weights.get(site, capacities.get(site, 0.0)) for site in group.sites}
+
+
+def _groups_in_force(
+    store: Store,
+    groups: Sequence[SiteGroup],
+    versions: Sequence[RuleVersion],
+    *,
+    vo: str,
+    first: date,
+    last: date,
+    now: datetime,
+) -> Callable[[date], Mapping[str, SiteGroup]]:
+    """Each day's groups by name: on a settled day the version of the groups in force at
+    its settlement (``versions``: each kept the first time it was used), on an
+    open day the ones given. A group the version does not hold is taken as given; a day
+    settled before the first version was kept takes the oldest one."""
+    settled = settled_rules(store, vo, first, last, now)
+    given = {group.name: group for group in groups}
+    parsed: dict[str, dict[str, SiteGroup]] = {}
+
+    def in_force(day: date) -> Mapping[str, SiteGroup]:
+        moment = settled.get(day)
+        if moment is None:
+            return given
+        held = [version for version in versions if version.recorded_at <= moment]
+        # none kept yet then: the oldest version known stands for it, so that the day does
+        # not follow later changes of the file either
+        version = held[-1] if held else versions[0]
+        if version.fingerprint not in parsed:
+            parsed[version.fingerprint] = {
+                entry["name"]: SiteGroup(
+                    entry["name"], entry["kind"], tuple(entry["sites"]), dict(entry["weights"])
+                )
+                for entry in version.document
+            }
+        return parsed[version.fingerprint]
+
+    return in_force
+
+
+def _group_document(group: SiteGroup) -> dict[str, object]:
+    return {
+        "name": group.name,
+        "kind": group.kind,
+        "sites": list(group.sites),
+        "weights": dict(group.weights),
     }
 
 

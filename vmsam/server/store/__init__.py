@@ -11,6 +11,7 @@ import contextlib
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -44,6 +45,7 @@ from vmsam.server.store._records import (
     Received,
     Recomputation,
     ResultTimelineRow,
+    RuleVersion,
     SaveReport,
     SiteStatus,
     StatusInput,
@@ -89,6 +91,7 @@ __all__ = [
     "RecomputationConflict",
     "Restatus",
     "ResultTimelineRow",
+    "RuleVersion",
     "SaveReport",
     "SiteStatus",
     "SpaceKey",
@@ -453,6 +456,19 @@ class Store:
                 _write.settle(connection, vo, (day for day in days if day not in held), at)
                 held = _read.settled_days(connection, vo, first, last)
         return {day: moment for day, moment in held.items() if day in days}
+
+    def rule_versions(self, kind: str, name: str, document: Any, at: datetime) -> list[RuleVersion]:
+        """Every version of the rule document ``kind``/``name``, oldest first, after
+        keeping ``document`` as the one in force from ``at`` when it differs from the last
+        (two processes at once may keep it twice: the first one counts)."""
+        self._use()
+        with (
+            translated(self.engine, "keep rule versions"),
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            _write.record_rules(connection, kind, name, document, at)
+            return _read.rule_versions(connection, kind, name)
 
     def replace_days(
         self,

@@ -204,6 +204,22 @@ class SettledDay(Base):
     settled_at: Mapped[datetime]
 
 
+class RuleVersion(Base):
+    """One version of a rule document other than a downtime (the groups of sites and their
+    weights), from ``recorded_at``, when it was first used, until the next version of its
+    ``kind`` and ``name``: what settled days read."""
+
+    __tablename__ = "rule_versions"
+    __table_args__ = (sa.Index(None, "kind", "name", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    name: Mapped[str] = mapped_column(_Key)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the document, hex
+    document: Mapped[Any] = mapped_column(sa.JSON)
+    recorded_at: Mapped[datetime]
+
+
 class DailyFigures(Base):
     """The A/R figures of one closed day of a site (``service_type`` '') or of an endpoint
     within its site, for a VO: kept by ``vmsam db prune`` before it removed the results they
@@ -358,6 +374,7 @@ DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
 DOWNTIMES = cast(sa.Table, Downtime.__table__)
 DOWNTIME_VERSIONS = cast(sa.Table, DowntimeVersion.__table__)
 SETTLED_DAYS = cast(sa.Table, SettledDay.__table__)
+RULE_VERSIONS = cast(sa.Table, RuleVersion.__table__)
 DAILY_FIGURES = cast(sa.Table, DailyFigures.__table__)
 FIGURED_DAYS = cast(sa.Table, FiguredDay.__table__)
 PRUNES = cast(sa.Table, Prune.__table__)

@@ -25,6 +25,7 @@ from vmsam.server.store._records import (
     MetricStatus,
     PerfRow,
     ResultTimelineRow,
+    RuleVersion,
     SiteStatus,
     StatusInput,
     StoredResult,
@@ -925,3 +926,14 @@ def settled_days(connection: Connection, vo: str, first: date, last: date) -> di
         )
     )
     return {day: settled_at for day, settled_at in rows}
+
+
+def rule_versions(connection: Connection, kind: str, name: str) -> list[RuleVersion]:
+    """Every version of the rule document ``kind``/``name``, oldest first."""
+    T = m.RULE_VERSIONS
+    rows = connection.execute(
+        sa.select(T.c.fingerprint, T.c.document, T.c.recorded_at)
+        .where(T.c.kind == kind, _equals(T.c.name, name))
+        .order_by(T.c.recorded_at, T.c.id)
+    )
+    return [RuleVersion(*row) for row in rows]

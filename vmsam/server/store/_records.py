@@ -434,3 +434,13 @@ class StoredFigures(NamedTuple):
     down_seconds: int
     critical_seconds: int
     total_seconds: int
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """A version of a rule document (the groups of sites), in force from ``recorded_at``
+    until the next one."""
+
+    fingerprint: str
+    document: Any
+    recorded_at: datetime

@@ -11,6 +11,7 @@ after a commit, so a rolled-back batch leaves nothing stale.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 import threading
@@ -440,3 +441,28 @@ def settle(connection: Connection, vo: str, days: Iterable[date], at: datetime) 
     rows = [{"vo": vo, "day": day, "settled_at": at} for day in days]
     if rows:
         connection.execute(_insert(connection, m.SETTLED_DAYS).on_conflict_do_nothing(), rows)
+
+
+def record_rules(connection: Connection, kind: str, name: str, document: Any, at: datetime) -> None:
+    """Keep ``document`` as the version of ``kind``/``name`` in force from ``at``, unless
+    it is the version in force already."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()
+    T = m.RULE_VERSIONS
+    latest = connection.execute(
+        sa.select(T.c.fingerprint)
+        .where(T.c.kind == kind, T.c.name == name)
+        .order_by(T.c.recorded_at.desc(), T.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if latest != fingerprint:
+        connection.execute(
+            sa.insert(T),
+            {
+                "kind": kind,
+                "name": name,
+                "fingerprint": fingerprint,
+                "document": document,
+                "recorded_at": at,
+            },
+        )

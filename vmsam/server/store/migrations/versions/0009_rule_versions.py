@@ -1,5 +1,6 @@
-"""Versioned rules: each downtime's versions with the time they were in force, and the
-closed days settled with the rules of their settlement.
+"""Versioned rules: each downtime's versions with the time they were in force, the
+versions of the groups of sites, and the closed days settled with the rules of their
+settlement.
 
 Revision ID: 0009
 Revises: 0007
@@ -62,8 +63,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("vo", "day", name=op.f("pk_settled_days")),
     )
 
+    op.create_table(
+        "rule_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("name", sa.String(MAX_KEY_BYTES), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("recorded_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_versions")),
+    )
+    op.create_index(
+        op.f("ix_rule_versions_kind_name_recorded_at"),
+        "rule_versions",
+        ["kind", "name", "recorded_at"],
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_rule_versions_kind_name_recorded_at"), table_name="rule_versions")
+    op.drop_table("rule_versions")
     op.drop_table("settled_days")
     op.drop_index(op.f("ix_downtime_versions_downtime_id"), table_name="downtime_versions")
     op.drop_index(op.f("ix_downtime_versions_endpoint_id_start"), table_name="downtime_versions")
