@@ -5,11 +5,12 @@ figures (and its status timelines) alone; an open day follows the current downti
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.reports.helpers import DAY, VAC, VO, at, rows, save, vm_boot
-from vmsam.server.availability import SiteGroup
+from vmsam.server.availability import Profiles, SiteGroup, load_profiles, profiles_from_documents
 from vmsam.server.recomputations import decide, request
 from vmsam.server.reports import ar_all_document, ar_document, ar_groups_document
 from vmsam.server.store import Actor, Store
@@ -174,3 +175,46 @@ def test_a_day_settled_before_the_groups_were_first_used_keeps_the_first_version
         figures(store)  # both days settle before any group report
         assert group(store, EQUAL, CLOSED) == [50.0, 50.0]
         assert group(store, HEAVIER, CLOSED) == [50.0, 50.0]
+
+
+def without_mjf() -> Profiles:
+    """The shipped profiles under their own name, with the MJF test no longer counted."""
+    shipped = load_profiles()
+    metrics = json.loads(json.dumps(shipped.documents["metrics"]))
+    for service in metrics["services"]:
+        service["metrics"] = [m for m in service["metrics"] if not m.endswith("WN-mjf")]
+    return profiles_from_documents({**shipped.documents, "metrics": metrics})
+
+
+def test_a_settled_day_keeps_the_profile_version_in_force_at_its_settlement(
+    db_url: str,
+) -> None:
+    with Store(db_url) as store:
+        # every test OK but MJF, CRITICAL all along
+        for hour in range(0, 48, 6):
+            save(store, vm_boot(HOST, at(hour + 0.5), tests=("cvmfs", "middleware", "scratch")))
+            save(store, vm_boot(HOST, at(hour + 0.5), "CRITICAL", tests=("mjf",)))
+        changed = without_mjf()
+        assert changed.name == load_profiles().name
+        assert changed.fingerprint != load_profiles().fingerprint
+
+        def availability(profiles: Profiles | None, now: datetime) -> list[float]:
+            document = ar_document(
+                store, site="SITE-A", start=DAY, end=NEXT, vo=VO, now=now, profiles=profiles
+            )
+            return [day["availability"] for day in rows(document)]
+
+        assert availability(None, NEXT_OPEN) == [0.0, 0.0]  # DAY settles with the shipped
+        # the same profile set changed: the open day follows, the settled one stays
+        assert availability(changed, NEXT_OPEN) == [0.0, 100.0]
+        every = ar_all_document(store, start=DAY, end=NEXT, vo=VO, now=NEXT_OPEN, profiles=changed)
+        assert [r["availability"] for r in every["sites"][0]["results"]] == [0.0, 100.0]  # type: ignore[index]
+        timelines = status_document(
+            store, site="SITE-A", start=DAY, end=NEXT, vo=VO, now=NEXT_OPEN, profiles=changed
+        )
+        pieces = [(p["status"], p["start"], p["end"]) for p in timelines["pieces"]]  # type: ignore[attr-defined]
+        assert pieces == [
+            ("MISSING", "2024-03-05T00:00:00Z", "2024-03-05T00:30:00Z"),
+            ("CRITICAL", "2024-03-05T00:30:00Z", "2024-03-06T00:00:00Z"),
+            ("OK", "2024-03-06T00:00:00Z", "2024-03-07T00:00:00Z"),
+        ]

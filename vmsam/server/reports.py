@@ -27,6 +27,7 @@ from vmsam.server.availability import (
     group_days,
     group_months,
     load_profiles,
+    profiles_from_documents,
     site_capacities,
 )
 from vmsam.server.availability import monthly as monthly_figures
@@ -61,6 +62,8 @@ FIGURED_DAYS = 35
 _CLOSES_AFTER = timedelta(days=1) + WINDOW_PAST
 # the kind and name of the groups of sites' versions (one groups file per deployment)
 _GROUPS_RULES = "groups"
+# the kind of the profiles' versions (their name: the profile set's, as answers give it)
+_PROFILES_RULES = "profiles"
 # the store keeps microseconds: (begin, end] is [begin + 1 us, end + 1 us)
 _TICK = timedelta(microseconds=1)
 # the two forms of a time parse_moment takes: a day, or ISO 8601 with at least the minutes
@@ -248,6 +251,56 @@ def settled_rules(
     return moments
 
 
+def _runs(store: Store, profiles: Profiles | None, period: _Period) -> list[tuple[Engine, _Period]]:
+    """``profile_runs`` of a period."""
+    return [
+        (engine, _Period(first, last, period.vo, period.now))
+        for engine, first, last in profile_runs(
+            store, profiles, vo=period.vo, first=period.start, last=period.end, now=period.now
+        )
+    ]
+
+
+def profile_runs(
+    store: Store,
+    profiles: Profiles | None,
+    *,
+    vo: str,
+    first: date,
+    last: date,
+    now: datetime,
+) -> list[tuple[Engine, date, date]]:
+    """Days ``first`` to ``last`` in runs that share their profiles, each with its engine: a
+    settled day's are the version of the profiles (by name) in force at its settlement,
+    the oldest one kept when it settled before any; an open day's are ``profiles``. Each
+    version is kept (``rule_versions``) the first time it is used, before any day settles."""
+    current = profiles if profiles is not None else load_profiles()
+    versions = store.rule_versions(
+        _PROFILES_RULES, current.name, current.documents, datetime.now(UTC)
+    )
+    settled = settled_rules(store, vo, first, last, now)
+    built: dict[str, Profiles] = {versions[-1].fingerprint: current}
+    runs: list[tuple[str, date, date]] = []
+    for day in dates(first, last):
+        moment = settled.get(day)
+        if moment is None:
+            chosen = versions[-1]
+        else:
+            held = [version for version in versions if version.recorded_at <= moment]
+            chosen = held[-1] if held else versions[0]
+        if chosen.fingerprint not in built:
+            built[chosen.fingerprint] = profiles_from_documents(chosen.document)
+        if runs and runs[-1][0] == chosen.fingerprint:
+            runs[-1] = (chosen.fingerprint, runs[-1][1], day)
+        else:
+            runs.append((chosen.fingerprint, day, day))
+    engines: dict[str, Engine] = {}
+    return [
+        (engines.setdefault(fingerprint, Engine(built[fingerprint])), start, end)
+        for fingerprint, start, end in runs
+    ]
+
+
 def ar_document(
     store: Store,
     *,
@@ -275,15 +328,18 @@ def ar_document(
     first, last = _day(start, "start"), _day(end, "end")
     _check_range(first, last)
     period = _Period(first, last, resolve_vo(store, vo), _now(now))
-    engine = Engine(profiles)
+    name = site if site is not None else endpoint
+    assert name is not None
+    days: list[DayFigures] = []
+    applied: list[Recomputation] = []
     try:
-        if site is not None:
-            name = site
-            days, applied = _site_days(store, engine, site, period)
-        else:
-            assert endpoint is not None
-            name = endpoint
-            days, applied = _endpoint_days(store, engine, endpoint, service_type, period)
+        for engine, run in _runs(store, profiles, period):
+            if site is not None:
+                got, touched = _site_days(store, engine, site, run)
+            else:
+                got, touched = _endpoint_days(store, engine, name, service_type, run)
+            days += got
+            applied += touched
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
     chosen = document(
@@ -412,9 +468,10 @@ def ar_all_document(
     first, last = _day(start, "start"), _day(end, "end")
     _check_range(first, last)
     period = _Period(first, last, resolve_vo(store, vo), _now(now))
-    engine = Engine(profiles)
+    by_day: dict[date, list[StoredFigures]] = {}
     try:
-        by_day = _every_site(store, engine, period)
+        for engine, run in _runs(store, profiles, period):
+            by_day.update(_every_site(store, engine, run))
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
     sites: dict[str, list[DayFigures]] = {}
@@ -699,7 +756,6 @@ def prune(
             f"results of the last {WINDOW_PAST.days} days may still arrive:"
             f" prune before {latest} at the latest"
         )
-    engine = Engine(profiles)
     kept = 0
     for vo in store.vos():
         earliest = store.earliest_result(vo)
@@ -710,9 +766,9 @@ def prune(
         # a month at a time, so that a year of results never sits in memory at once
         while first < day:
             last = min(day - timedelta(days=1), first + timedelta(days=30))
-            span = _Period(first, last, vo, moment)
-            found = _computed(store, engine, span, PRUNED)
-            kept += sum(len(rows) for rows in found.values())
+            for engine, span in _runs(store, profiles, _Period(first, last, vo, moment)):
+                found = _computed(store, engine, span, PRUNED)
+                kept += sum(len(rows) for rows in found.values())
             first = last + timedelta(days=1)
     return PruneReport(before=day, figures_kept=kept, results_removed=store.remove_results(day))
 
@@ -732,7 +788,6 @@ def figure(
         raise ReportError(f"days must be at least 1, not {days}")
     moment = _now(now)
     yesterday = moment.date() - timedelta(days=1)
-    engine = Engine(profiles)
     done = []
     for vo in store.vos():
         earliest = store.earliest_result(vo)
@@ -742,7 +797,8 @@ def figure(
         start = first
         while start <= yesterday:  # a month at a time, as prune does
             last = min(yesterday, start + timedelta(days=30))
-            _every_site(store, engine, _Period(start, last, vo, moment))
+            for engine, run in _runs(store, profiles, _Period(start, last, vo, moment)):
+                _every_site(store, engine, run)
             start = last + timedelta(days=1)
         done.append(FigureReport(vo, first, yesterday))
     return done

@@ -17,12 +17,11 @@ from vmsam.server.availability import (
     STATES,
     AvailabilityError,
     DayTimelines,
-    Engine,
     Profiles,
     Timeline,
 )
 from vmsam.server.availability._time import epoch
-from vmsam.server.reports import parse_day, resolve_vo, settled_rules
+from vmsam.server.reports import parse_day, profile_runs, resolve_vo, settled_rules
 from vmsam.server.store import PRUNED, Recomputation, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
@@ -333,7 +332,7 @@ def status_document(
         service_type=service_type,
         settled=settled_rules(store, chosen_vo, rest, last, moment),
     )
-    engine = Engine(profiles)
+    runs = profile_runs(store, profiles, vo=chosen_vo, first=rest, last=last, now=moment)
     sites = {site} if site is not None else {member.site for member in loaded.members}
     applied = [
         r
@@ -349,31 +348,40 @@ def status_document(
                 raise ReportError(
                     f"site {site!r:.80} has no endpoint with results for vo {chosen_vo!r}"
                 )
-            days = engine.site_timelines(
-                loaded.results,
-                loaded.downtimes,
-                loaded.members,
-                site=site,
-                vo=chosen_vo,
-                start=rest,
-                end=last,
-                now=moment,
-                exclusions=applied,
-            )
+            days = [
+                day
+                for engine, start_day, end_day in runs
+                for day in engine.site_timelines(
+                    loaded.results,
+                    loaded.downtimes,
+                    loaded.members,
+                    site=site,
+                    vo=chosen_vo,
+                    start=start_day,
+                    end=end_day,
+                    now=moment,
+                    exclusions=applied,
+                )
+            ]
         else:
             assert endpoint is not None
-            days = engine.endpoint_timelines(
-                loaded.results,
-                loaded.downtimes,
-                endpoint=endpoint,
-                service_type=_service_type(store, loaded, endpoint, service_type, chosen_vo),
-                vo=chosen_vo,
-                start=rest,
-                end=last,
-                now=moment,
-                exclusions=applied,
-                sites=sites,
-            )
+            kind = _service_type(store, loaded, endpoint, service_type, chosen_vo)
+            days = [
+                day
+                for engine, start_day, end_day in runs
+                for day in engine.endpoint_timelines(
+                    loaded.results,
+                    loaded.downtimes,
+                    endpoint=endpoint,
+                    service_type=kind,
+                    vo=chosen_vo,
+                    start=start_day,
+                    end=end_day,
+                    now=moment,
+                    exclusions=applied,
+                    sites=sites,
+                )
+            ]
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
     return _document(

@@ -45,7 +45,12 @@ from vmsam.server.availability._inputs import (
     SampleRow,
     SiteSampleRow,
 )
-from vmsam.server.availability._profiles import STATES, Profiles, load_profiles
+from vmsam.server.availability._profiles import (
+    STATES,
+    Profiles,
+    load_profiles,
+    profiles_from_documents,
+)
 from vmsam.server.availability._thresholds import ThresholdProfile
 from vmsam.server.availability._time import dates
 from vmsam.server.availability._timeline import Timeline
@@ -86,6 +91,7 @@ __all__ = [
     "load_groups",
     "load_profiles",
     "monthly",
+    "profiles_from_documents",
     "report",
     "round_half_up",
     "site_capacities",

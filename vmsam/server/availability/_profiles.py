@@ -100,6 +100,8 @@ class Profiles:
     thresholds: ThresholdProfile | None = None
     # the documents' names (metrics, aggregation, operations): what A/R answers are under
     names: tuple[str, str, str] = field(default=(_UNNAMED, _UNNAMED, _UNNAMED))
+    # the documents they were read from, by section: what a version of them keeps
+    documents: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -136,6 +138,12 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
     }
     if path is not None:
         sections.update(_read_override(Path(path)))
+    return profiles_from_documents(sections)
+
+
+def profiles_from_documents(documents: Mapping[str, Any]) -> Profiles:
+    """The profiles of ``documents`` (each section's, as a profile file holds them)."""
+    sections = dict(documents)
     thresholds = sections.pop(THRESHOLDS, None)
     operations = _operations(sections["operations"])
     aggregation = _aggregation(sections["aggregation"])
@@ -152,6 +160,7 @@ def load_profiles(path: str | Path | None = None) -> Profiles:
         aggregation,
         None if thresholds is None else threshold_profile(thresholds),
         (_name(sections["metrics"]), _name(sections["aggregation"]), _name(sections["operations"])),
+        dict(documents),
     )
 
 

@@ -54,6 +54,7 @@ from vmsam.server.store._records import (
     TimelineInput,
     TimelineRow,
     TrendCount,
+    rule_fingerprint,
 )
 from vmsam.server.store._write import Writer, bump_revision
 from vmsam.shared.errors import (
@@ -462,6 +463,10 @@ class Store:
         keeping ``document`` as the one in force from ``at`` when it differs from the last
         (two processes at once may keep it twice: the first one counts)."""
         self._use()
+        with translated(self.engine, "read rule versions"), self.engine.connect() as connection:
+            versions = _read.rule_versions(connection, kind, name)
+        if versions and versions[-1].fingerprint == rule_fingerprint(document):
+            return versions  # the usual case: reports only read
         with (
             translated(self.engine, "keep rule versions"),
             self.engine.connect().execution_options(**WRITE) as connection,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -444,3 +446,9 @@ class RuleVersion:
     fingerprint: str
     document: Any
     recorded_at: datetime
+
+
+def rule_fingerprint(document: Any) -> str:
+    """SHA-256 (hex) of a rule document's canonical JSON: what tells its versions apart."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -11,7 +11,6 @@ after a commit, so a rolled-back batch leaves nothing stale.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sqlite3
 import threading
@@ -26,7 +25,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from vmsam.server.store import _models as m
 from vmsam.server.store._engine import WRITE, translated
-from vmsam.server.store._records import Actor, Received, SaveReport, storage_problem
+from vmsam.server.store._records import (
+    Actor,
+    Received,
+    SaveReport,
+    rule_fingerprint,
+    storage_problem,
+)
 from vmsam.shared.messages import MetricResult
 
 # the columns of a results row, in the order of the tuples _save_results builds; the names
@@ -444,25 +449,14 @@ def settle(connection: Connection, vo: str, days: Iterable[date], at: datetime) 
 
 
 def record_rules(connection: Connection, kind: str, name: str, document: Any, at: datetime) -> None:
-    """Keep ``document`` as the version of ``kind``/``name`` in force from ``at``, unless
-    it is the version in force already."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    T = m.RULE_VERSIONS
-    latest = connection.execute(
-        sa.select(T.c.fingerprint)
-        .where(T.c.kind == kind, T.c.name == name)
-        .order_by(T.c.recorded_at.desc(), T.c.id.desc())
-        .limit(1)
-    ).scalar()
-    if latest != fingerprint:
-        connection.execute(
-            sa.insert(T),
-            {
-                "kind": kind,
-                "name": name,
-                "fingerprint": fingerprint,
-                "document": document,
-                "recorded_at": at,
-            },
-        )
+    """Keep ``document`` as the version of ``kind``/``name`` in force from ``at``."""
+    connection.execute(
+        sa.insert(m.RULE_VERSIONS),
+        {
+            "kind": kind,
+            "name": name,
+            "fingerprint": rule_fingerprint(document),
+            "document": document,
+            "recorded_at": at,
+        },
+    )
