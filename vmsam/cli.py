@@ -46,6 +46,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.ContactsError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
+        (errors.VacmonError, EXIT_CONFIG),
         (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
         (errors.StoreError, EXIT_TEMPFAIL),
         (errors.SpoolError, EXIT_TEMPFAIL),
@@ -135,6 +136,15 @@ def _consume(args: argparse.Namespace) -> int:
         load_settings(args.config), consumer={"db": args.db, "destination": args.destination}
     )
     return run_consumer(settings, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+
+
+def _vacmon(args: argparse.Namespace) -> int:
+    from vmsam.server.vacmon import run_listener
+    from vmsam.shared.config import load_settings, with_overrides
+
+    settings = with_overrides(load_settings(args.config), vacmon={"listen": args.listen})
+    # --db, then $VMSAM_DB, then [consumer] db: the store the consumer fills
+    return run_listener(settings.vacmon, args.db or settings.consumer.db or None)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -979,6 +989,21 @@ def _add_vm_tools(commands: Any) -> None:
     send.set_defaults(handler=_send)
 
 
+def _add_vacmon_command(commands: Any) -> None:
+    vacmon = commands.add_parser(
+        "vacmon",
+        help="a VacMon-compatible UDP listener: which VMs ran, which spaces reported none",
+    )
+    vacmon.add_argument("--config", help=CONFIG_HELP)
+    vacmon.add_argument(
+        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
+    )
+    vacmon.add_argument(
+        "--listen", help="HOST:PORT to receive datagrams on (default [vacmon] listen)"
+    )
+    vacmon.set_defaults(handler=_vacmon)
+
+
 def _add_server_commands(commands: Any) -> None:
     """The monitoring side: consume, ingest, db, ar, downtime, plan, serve, demo."""
     consume = commands.add_parser(
@@ -1000,6 +1025,8 @@ def _add_server_commands(commands: Any) -> None:
         help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
     )
     consume.set_defaults(handler=_consume)
+
+    _add_vacmon_command(commands)
 
     ingest = commands.add_parser(
         "ingest",

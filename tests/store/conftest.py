@@ -29,6 +29,8 @@ TABLES = (
     "audit_log",
     "alert_states",
     "alert_outbox",
+    "vm_activity",
+    "idle_reports",
 )
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _alerts, _daily, _downtimes, _read
+from vmsam.server.store import _activity, _alerts, _daily, _downtimes, _read
+from vmsam.server.store._activity import ActivityWrite, IdleSeen, Rejected, VmSeen
 from vmsam.server.store._alerts import AlertChanges, AnnouncedAlert, PendingAlert, SpaceKey
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
@@ -58,6 +59,7 @@ __all__ = [
     "DOWNTIME_ID_MAX",
     "PRUNED",
     "WINDOW_PAST",
+    "ActivityWrite",
     "Actor",
     "AlertChanges",
     "AnnouncedAlert",
@@ -67,11 +69,13 @@ __all__ = [
     "Downtime",
     "DuplicateDowntime",
     "EndpointStatus",
+    "IdleSeen",
     "Member",
     "MetricStatus",
     "PendingAlert",
     "PerfRow",
     "Received",
+    "Rejected",
     "Restatus",
     "ResultTimelineRow",
     "SaveReport",
@@ -86,6 +90,7 @@ __all__ = [
     "TimelineRow",
     "TrendCount",
     "UnknownDowntime",
+    "VmSeen",
 ]
 
 
@@ -217,6 +222,29 @@ class Store:
         ``endpoint`` alone if given), audited as ``by``'s; the spaces acknowledged."""
         with self._changing("acknowledge the alerts") as connection:
             return _alerts.acknowledge(connection, site, endpoint, by, now)
+
+    def record_activity(
+        self, vms: Sequence[VmSeen], idle: Sequence[IdleSeen], rejected: Sequence[Rejected]
+    ) -> ActivityWrite:
+        """Store what one batch of VacMon datagrams said, in one transaction."""
+        self._use()
+        with (
+            translated(self.engine, "save VM activity"),
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            return _activity.save(connection, vms, idle, rejected)
+
+    def vm_activity(
+        self, spaces: Collection[str], start: datetime, end: datetime
+    ) -> tuple[list[VmSeen], list[IdleSeen]]:
+        """The VMs of ``spaces`` alive, and the idle stretches reported, in [start, end)."""
+        self._use()
+        with translated(self.engine, "read VM activity"), self.engine.connect() as connection:
+            return (
+                _activity.vms_between(connection, spaces, start, end),
+                _activity.idle_between(connection, spaces, start, end),
+            )
 
     def audit_log(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEntry]]:
         """The total and one page of the changes made, newest first."""
