@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from vmsam.server.reports import resolve_vo
 from vmsam.server.store import IdleSeen, Store, VmSeen
@@ -200,9 +200,9 @@ def activity_document(
     store: Store,
     *,
     site: str,
-    start: str | None = None,
-    end: str | None = None,
-    day: str | None = None,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    day: date | str | None = None,
     vo: str | None = None,
     now: datetime,
 ) -> dict[str, object]:

@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from vmsam.server.activity import activity_document
 from vmsam.server.api._deps import ProfilesDep, StoreDep
-from vmsam.server.api._history_models import StatusDocument, TrendsDocument
+from vmsam.server.api._history_models import ActivityDocument, StatusDocument, TrendsDocument
 from vmsam.server.api._models import Day, Name, errors
 from vmsam.server.api.routers import API_PREFIX
 from vmsam.server.timelines import status_document
@@ -36,7 +38,7 @@ MetricsQuery = Annotated[
     Query(description="also each metric's timeline (false: the site's and the endpoints' only)"),
 ]
 
-Document = TypeVar("Document", StatusDocument, TrendsDocument)
+Document = TypeVar("Document", StatusDocument, TrendsDocument, ActivityDocument)
 
 
 def _answer(model: type[Document], compute: Callable[[], dict[str, object]]) -> Document:
@@ -130,4 +132,25 @@ def trends(
     return _answer(
         TrendsDocument,
         lambda: trends_document(store, start=start, end=end, day=day, vo=vo, site=site, top=top),
+    )
+
+
+@router.get("/activity", response_model=ActivityDocument)
+def activity(
+    *,
+    store: StoreDep,
+    site: Annotated[Name, Query(description="site name")],
+    start: Start = None,
+    end: End = None,
+    day: OneDay = None,
+    vo: VoQuery = None,
+) -> ActivityDocument:
+    """Per space of the site, the periods with VMs alive and those in which its factories
+    reported no VM running (``vmsam vacmon``): "no VMs ran" apart from "VMs ran and
+    failed". Recomputation candidates (source ``no-vms``) are the latter."""
+    return _answer(
+        ActivityDocument,
+        lambda: activity_document(
+            store, site=site, start=start, end=end, day=day, vo=vo, now=datetime.now(UTC)
+        ),
     )
