@@ -183,6 +183,7 @@ def test_the_listener_stores_vacmon_messages_and_rejects_hostile_ones(
 def test_a_bad_listen_address_is_a_one_line_error(tmp_path: Path) -> None:
     run = subprocess.run(
         [str(BIN / "vmsam"), "vacmon", "--db", f"sqlite:///{tmp_path}/x.db", "--listen", "nope"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -200,6 +201,7 @@ def test_an_address_in_use_is_a_one_line_error(tmp_path: Path) -> None:
                 *(str(BIN / "vmsam"), "vacmon", "--db", f"sqlite:///{tmp_path}/x.db"),
                 *("--listen", f"127.0.0.1:{port}"),
             ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,
