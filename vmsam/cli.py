@@ -383,6 +383,8 @@ def _pieces_text(pieces: list[dict[str, Any]], indent: str) -> None:
             carried = ", carried over" if piece["carried"] else ""
             line += f"  {result['vm_uuid'] or '?'} ({result['machinetype'] or '?'}{carried})"
             line += f"  {result['summary'][:60]!r}"
+        if piece.get("activity"):  # MISSING: whether VMs ran (docs/availability.md)
+            line += f"  [{piece['activity']}]"
         print(line.rstrip())
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.reports.helpers import DAY, LATER, at, save, vm_boot
+from vmsam.cli import main
 from vmsam.server.activity import idle_periods, vm_periods
 from vmsam.server.reports import ar_document
 from vmsam.server.store import Store
@@ -184,3 +185,19 @@ def test_an_unknown_site_is_a_report_error(store: Store) -> None:
     scripted_day(store)
     with pytest.raises(ReportError, match="unknown site"):
         idle_periods(store, vo="dteam", start=at(0), end=at(24), site="NO-SUCH-SITE")
+
+
+def test_vmsam_status_shows_what_explains_a_missing_piece(
+    store: Store, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(store, vm_boot(SPACE, at(0.5), "OK"))
+    record(store, [idle(at(hour)) for hour in range(24, 72)])
+    quiet_day = (DAY + timedelta(days=2)).isoformat()
+    assert main(["status", "--db", db_url, "--endpoint", SPACE, "--day", quiet_day]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        f"  {quiet_day}T00:00:00Z  {DAY + timedelta(days=3)}T00:00:00Z  MISSING   [no-vms]" in lines
+    )
+    assert main(["status", "--db", db_url, "--endpoint", SPACE, "--day", quiet_day, "--json"]) == 0
+    (space,) = json.loads(capsys.readouterr().out)["endpoints"]
+    assert space["pieces"][0]["activity"] == "no-vms"

@@ -44,6 +44,9 @@ SECTIONS: dict[str, str] = {
     "consumer": "The monitoring side's subscription and database.",
     "outputs": "What the hook leaves for the VM factory in `$JOBOUTPUTS`.",
     "api": "The dashboard API (`vmsam serve`).",
+    "vacmon": "`vmsam vacmon`, the VacMon-compatible UDP listener that learns which VMs ran "
+    'and which spaces their factories reported idle (docs/availability.md, "No VMs ran"). '
+    "Its database is `[consumer] db` (or `--db`, `$VMSAM_DB`).",
 }
 
 DESCRIPTIONS: dict[tuple[str, str], str] = {
@@ -211,6 +214,17 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "(`kind` tier, federation or country) whose weighted A/R `GET /api/v1/ar/groups` gives "
     '(docs/availability.md, "Groups of sites"). Read once at start; a file that cannot be '
     "used stops `vmsam serve` with exit status 78. Empty: no groups, the route answers 404.",
+    ("vacmon", "listen"): "`HOST:PORT` (or `[IPv6]:PORT`) the listener receives datagrams "
+    "on; Vac's `vacmon_hostport` (and Vcycle's) points here. VacMon's port is 8884. Use "
+    "`0.0.0.0:8884` to hear factories on other hosts (UDP is unauthenticated: restrict the "
+    "port to the factories' network).",
+    ("vacmon", "max_bytes"): "The largest datagram taken, in bytes; a larger one is rejected "
+    "into the dead letters (its first `max_bytes` kept). A `machine_status` is about 1 kB.",
+    ("vacmon", "idle_hold"): "Seconds one report of a factory that no VM of a space is running "
+    "(`running_machines` 0) holds; overlapping reports make one idle stretch. Vac reports "
+    "every few minutes: a hold of about twice that leaves no gap.",
+    ("vacmon", "future_slack"): "Seconds ahead of the listener's clock a time in a datagram "
+    "may be; one further ahead (or before 2000) is absurd and the datagram is rejected.",
 }
 
 # environment variable -> (the key it overrides, or None) and what it is for
@@ -230,7 +244,8 @@ ENVIRONMENT: dict[str, tuple[tuple[str, str] | None, str]] = {
 
 # key -> the command-line flags that override it, and the commands that take them
 FLAGS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    ("consumer", "db"): ("--db", ("consume", "serve")),
+    ("consumer", "db"): ("--db", ("consume", "serve", "vacmon")),
+    ("vacmon", "listen"): ("--listen", ("vacmon",)),
     ("consumer", "destination"): ("--destination", ("consume",)),
 }
 
@@ -239,6 +254,9 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("sampling", "fraction"): (0.0, 1.0, False),
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
+    ("vacmon", "max_bytes"): (512.0, 65507.0, False),
+    ("vacmon", "idle_hold"): (0.0, 86400.0, True),
+    ("vacmon", "future_slack"): (0.0, 7 * 86400.0, False),
 }
 
 # the annotation of a field -> its type as the reference names it
