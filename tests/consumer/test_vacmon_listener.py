@@ -83,6 +83,13 @@ HOSTILE: list[tuple[bytes, str]] = [
     ),
     (json.dumps({**MACHINE, "padding": "x" * 20_000}).encode(), "bytes; at most 16384"),
     (json.dumps({**FACTORY_IDLE, "running_machines": -1}).encode(), "running_machines"),
+    (json.dumps({**MACHINETYPE_IDLE, "running_machines": float("nan")}).encode(), "a count"),
+    (json.dumps({**MACHINE, "space": "vac\ud800"}).encode(), "space is not valid Unicode"),
+    (json.dumps({**MACHINE, "site": "s" * 600}).encode(), "site is longer than 512 bytes"),
+    (b"[" * 60_000, "bytes; at most"),
+    (b"[" * 5_000 + b"]" * 5_000, "not JSON"),
+    (json.dumps({**MACHINE, "started_time": True}).encode(), "started_time is not a number"),
+    (json.dumps({**MACHINE, "created_time": 0}).encode(), "created_time 0 is not a plausible"),
 ]
 
 

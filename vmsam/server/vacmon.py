@@ -150,7 +150,12 @@ class Parser:
         running = message.get("running_machines")
         if running is None:
             return None
-        if isinstance(running, bool) or not isinstance(running, int | float) or running < 0:
+        if (
+            isinstance(running, bool)
+            or not isinstance(running, int | float)
+            or not math.isfinite(running)
+            or running < 0
+        ):
             raise _Reject("running_machines is not a count")
         machinetype = _text(message, "machinetype") if kind == "machinetype_status" else ""
         if kind == "machinetype_status" and not machinetype:
@@ -173,7 +178,11 @@ def _text(message: Mapping[str, object], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise _Reject(f"{name} is not a string")
-    if name != "shutdown_message" and len(value.encode("utf-8", "replace")) > MAX_KEY_BYTES:
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no database takes it
+        raise _Reject(f"{name} is not valid Unicode text") from None
+    if name != "shutdown_message" and len(encoded) > MAX_KEY_BYTES:
         raise _Reject(f"{name} is longer than {MAX_KEY_BYTES} bytes")
     return value.replace("\x00", "")
 
