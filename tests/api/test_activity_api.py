@@ -110,3 +110,21 @@ def test_bad_requests_get_a_clear_4xx(served: Server, query, expected, words) ->
     detail = response.json()["detail"]
     assert isinstance(detail, str) and "\n" not in detail
     assert words.lower() in detail.lower()
+
+
+def test_the_status_timelines_carry_the_activity_of_missing_pieces(served: Server) -> None:
+    with served.client() as client:
+        response = client.get(
+            f"/api/v1/status/endpoints/{SPACE}",
+            params={"vo": "lhcb", "start": WEEK["start"], "end": TODAY.isoformat()},
+        )
+    assert response.status_code == 200, response.text
+    (space,) = response.json()["endpoints"]
+    by_day = {piece["start"][:10]: piece for piece in space["pieces"]}
+    assert by_day[IDLE_START.date().isoformat()]["status"] == "MISSING"
+    assert by_day[IDLE_START.date().isoformat()]["activity"] == "no-vms"
+    assert by_day[IDLE_END.date().isoformat()]["activity"] == "no-vms"
+    assert by_day[(NOW - timedelta(days=5)).date().isoformat()]["activity"] == "vms-ran"
+    assert by_day[(NOW - timedelta(days=6)).date().isoformat()]["activity"] == "unknown"
+    assert {p["activity"] for p in space["pieces"] if p["status"] != "MISSING"} == {None}
+    assert "no-vms" in {p["activity"] for p in space["pieces"]}

@@ -201,3 +201,16 @@ def test_vmsam_status_shows_what_explains_a_missing_piece(
     assert main(["status", "--db", db_url, "--endpoint", SPACE, "--day", quiet_day, "--json"]) == 0
     (space,) = json.loads(capsys.readouterr().out)["endpoints"]
     assert space["pieces"][0]["activity"] == "no-vms"
+
+
+def test_missing_optional_fields_are_accepted(store: Store) -> None:
+    """The least a machine_status may be: its type, space and uuid; the receipt time
+    stands in for the times it does not give."""
+    parsed = record(
+        store,
+        [{"message_type": "machine_status", "space": SPACE, "uuid": "bare"}],
+        received=at(7),
+    )
+    assert parsed.rejected == []
+    (vm,) = store.vm_activity({SPACE}, at(0), at(24))[0]
+    assert (vm.first_seen, vm.last_seen, vm.state, vm.site) == (at(7), at(7), "unknown", "")
