@@ -273,7 +273,7 @@ _LIMITS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("probes", "budget"): (0.0, math.inf, True),
     # a UDP datagram carries at most 65507 bytes
     ("vacmon", "max_bytes"): (512.0, 65507.0, False),
-    ("vacmon", "idle_hold"): (0.0, 86400.0, True),
+    ("vacmon", "idle_hold"): (1.0, 86400.0, False),
     ("vacmon", "future_slack"): (0.0, 7 * 86400.0, False),
 }
 # the strings that take one of a few words

@@ -255,7 +255,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
     ("vacmon", "max_bytes"): (512.0, 65507.0, False),
-    ("vacmon", "idle_hold"): (0.0, 86400.0, True),
+    ("vacmon", "idle_hold"): (1.0, 86400.0, False),
     ("vacmon", "future_slack"): (0.0, 7 * 86400.0, False),
 }
 
