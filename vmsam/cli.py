@@ -144,7 +144,12 @@ def _vacmon(args: argparse.Namespace) -> int:
 
     settings = with_overrides(load_settings(args.config), vacmon={"listen": args.listen})
     # --db, then $VMSAM_DB, then [consumer] db: the store the consumer fills
-    return run_listener(settings.vacmon, args.db or settings.consumer.db or None)
+    return run_listener(
+        settings.vacmon,
+        args.db or settings.consumer.db or None,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -991,18 +996,35 @@ def _add_vm_tools(commands: Any) -> None:
     send.set_defaults(handler=_send)
 
 
+def _add_service_arguments(service: Any) -> None:
+    """--config and --db of a service that fills the store (consume, vacmon)."""
+    service.add_argument("--config", help=CONFIG_HELP)
+    service.add_argument(
+        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
+    )
+
+
+def _add_metrics_arguments(service: Any) -> None:
+    service.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)"
+    )
+    service.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
+    )
+
+
 def _add_vacmon_command(commands: Any) -> None:
     vacmon = commands.add_parser(
         "vacmon",
         help="a VacMon-compatible UDP listener: which VMs ran, which spaces reported none",
     )
-    vacmon.add_argument("--config", help=CONFIG_HELP)
-    vacmon.add_argument(
-        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
-    )
+    _add_service_arguments(vacmon)
     vacmon.add_argument(
         "--listen", help="HOST:PORT to receive datagrams on (default [vacmon] listen)"
     )
+    _add_metrics_arguments(vacmon)
     vacmon.set_defaults(handler=_vacmon)
 
 
@@ -1011,21 +1033,11 @@ def _add_server_commands(commands: Any) -> None:
     consume = commands.add_parser(
         "consume", help="the broker consumer service: store every result once, ack after commit"
     )
-    consume.add_argument("--config", help=CONFIG_HELP)
-    consume.add_argument(
-        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
-    )
+    _add_service_arguments(consume)
     consume.add_argument(
         "--destination", help="queue or topic to consume (default [consumer] destination)"
     )
-    consume.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)"
-    )
-    consume.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
-    )
+    _add_metrics_arguments(consume)
     consume.set_defaults(handler=_consume)
 
     _add_vacmon_command(commands)

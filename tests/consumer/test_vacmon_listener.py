@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.consumer import BIN, database, wait_until
@@ -99,13 +100,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def listener(db_url: str, port: int, tmp_path: Path) -> subprocess.Popen[str]:
+def listener(db_url: str, port: int, tmp_path: Path, *metrics: str) -> subprocess.Popen[str]:
     config = tmp_path / "vmsam.toml"
     config.write_text("[vacmon]\nidle_hold = 600\n")
     process = subprocess.Popen(
         [
             *(str(BIN / "vmsam"), "vacmon", "--config", str(config)),
-            *("--db", db_url, "--listen", f"127.0.0.1:{port}"),
+            *("--db", db_url, "--listen", f"127.0.0.1:{port}", *metrics),
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -150,8 +151,8 @@ def listening(process: subprocess.Popen[str]) -> None:
 def test_the_listener_stores_vacmon_messages_and_rejects_hostile_ones(
     db_url: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    process = listener(db_url, port, tmp_path)
+    port, metrics_port = free_port(), free_port()
+    process = listener(db_url, port, tmp_path, "--metrics-port", str(metrics_port))
     try:
         listening(process)
         send(port, [json.dumps(m).encode() for m in (MACHINE, FACTORY_IDLE, MACHINETYPE_IDLE)])
@@ -163,6 +164,9 @@ def test_the_listener_stores_vacmon_messages_and_rejects_hostile_ones(
         assert vms(db_url) == first
         send(port, [json.dumps(SHUTDOWN).encode()])  # still listening after all that
         wait_until(lambda: vms(db_url)[0].state == "shutdown", 30, "the shutdown stored")
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert f'vmsam_vacmon_datagrams_total{{outcome="rejected"}} {len(HOSTILE)}.0' in scraped
+        assert 'vmsam_vacmon_datagrams_total{outcome="received"}' in scraped
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
     finally:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from vmsam.server.store import IdleSeen, Rejected, Store, VmSeen
 from vmsam.server.store._models import MAX_KEY_BYTES
@@ -276,9 +277,54 @@ class _Totals:
     rejected: int = 0
     ignored: int = 0
     dropped: int = 0
+    store_failures: int = 0
 
 
-def run_listener(settings: VacmonSettings, db: str | None) -> int:
+class _TotalsCollector:
+    """The totals as Prometheus counters, read when scraped (nothing to update per
+    datagram): ``vmsam_vacmon_datagrams_total{outcome}`` and the store's failures."""
+
+    def __init__(self, totals: _Totals) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        datagrams = CounterMetricFamily(
+            "vmsam_vacmon_datagrams",
+            "datagrams by outcome (vms and idle: rows inserted or widened)",
+            labels=["outcome"],
+        )
+        for outcome in ("received", "vms", "idle", "rejected", "ignored", "dropped"):
+            datagrams.add_metric([outcome], getattr(self._totals, outcome))
+        yield datagrams
+        yield CounterMetricFamily(
+            "vmsam_vacmon_store_failures",
+            "batches the database failed to store (kept and retried)",
+            value=self._totals.store_failures,
+        )
+
+
+def _serve_metrics(totals: _Totals, port: int, host: str) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_TotalsCollector(totals))
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise VacmonError(
+            f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+def run_listener(
+    settings: VacmonSettings,
+    db: str | None,
+    *,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> int:
     """The ``vmsam vacmon`` service until SIGTERM or SIGINT; returns the exit status."""
     host, port = listen_address(settings.listen)
     parser = Parser(settings)
@@ -288,8 +334,10 @@ def run_listener(settings: VacmonSettings, db: str | None) -> int:
         stopped.append(signal.Signals(number).name)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    datagrams = Datagrams(host, port)
     totals = _Totals()
+    if metrics_port is not None:
+        _serve_metrics(totals, metrics_port, metrics_host)
+    datagrams = Datagrams(host, port)
     pending: list[tuple[bytes, str, float]] = []
     try:
         with Store(db) as store:
@@ -325,6 +373,7 @@ def _store_batch(
     try:
         written = store.record_activity(parsed.vms, parsed.idle, parsed.rejected)
     except StoreError as exc:
+        totals.store_failures += 1
         _log("store failed", error=str(exc), kept=len(pending))
         time.sleep(1.0)  # the kernel buffers datagrams meanwhile
         return False
