@@ -6,6 +6,7 @@ rejected into the dead letters with their reasons while the listener keeps going
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.consumer.test_consumer_faults import Outage
 from tests.support.consumer import BIN, database, wait_until
 from tests.support.net import free_port
 from vmsam.server.store import Store
@@ -220,3 +222,37 @@ def test_an_address_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     assert run.returncode == 78
     assert run.stderr.startswith(f"vmsam vacmon: cannot listen on 127.0.0.1:{port}")
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def failures(metrics_port: int) -> float:
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    (value,) = re.findall(r"^vmsam_vacmon_store_failures_total (\S+)$", scraped, re.MULTILINE)
+    return float(value)
+
+
+def test_what_arrives_while_the_database_is_down_is_stored_when_it_is_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    Store(db_url).upgrade()  # the schema, before the outage
+    trouble = Outage(db_url)
+    port, metrics_port = free_port(), free_port()
+    process = listener(trouble.consumer_url, port, tmp_path, "--metrics-port", str(metrics_port))
+    try:
+        listening(process)
+        send(port, [json.dumps(MACHINE).encode()])
+        wait_until(lambda: len(vms(db_url)) == 1, 30, "the VM stored")
+        trouble.begin()
+        send(port, [json.dumps(SHUTDOWN).encode()])
+        wait_until(lambda: failures(metrics_port) >= 1, 60, "a failed store")
+        trouble.end()
+        wait_until(lambda: vms(db_url)[0].state == "shutdown", 60, "stored once it is back")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        trouble.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.stderr is not None
+    log = process.stderr.read()
+    assert '"store failed"' in log and "Traceback" not in log
