@@ -9,7 +9,7 @@ timelines. Nothing here changes an A/R figure (ARGO's rules)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from vmsam.server.reports import resolve_vo
@@ -92,26 +92,33 @@ def _clip(spans: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
     return [(max(a, start), min(b, end)) for a, b in spans if b > start and a < end]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Activity:
-    """The VMs seen and idle reports of some spaces over [start, end)."""
+    """The VMs seen and idle reports of some spaces over [start, end); each space's spans
+    are worked out once (a month's timeline asks about hundreds of pieces)."""
 
     start: datetime
     end: datetime
     vms: dict[str, list[VmSeen]]
     idle: dict[str, list[IdleSeen]]
+    _ran: dict[str, list[Span]] = field(default_factory=dict, repr=False)
+    _idle: dict[str, list[Span]] = field(default_factory=dict, repr=False)
 
     def vm_spans(self, space: str) -> list[Span]:
-        # a VM seen at one instant (a single message) still ran: one second at least
-        spans = (
-            (vm.first_seen, max(vm.last_seen, vm.first_seen + timedelta(seconds=1)))
-            for vm in self.vms.get(space, [])
-        )
-        return _clip(_union(spans), self.start, self.end)
+        if space not in self._ran:
+            # a VM seen at one instant (a single message) still ran: one second at least
+            spans = (
+                (vm.first_seen, max(vm.last_seen, vm.first_seen + timedelta(seconds=1)))
+                for vm in self.vms.get(space, [])
+            )
+            self._ran[space] = _clip(_union(spans), self.start, self.end)
+        return self._ran[space]
 
     def idle_spans(self, space: str) -> list[Span]:
-        reported = _union((report.start, report.end) for report in self.idle.get(space, []))
-        return _minus(_clip(reported, self.start, self.end), self.vm_spans(space))
+        if space not in self._idle:
+            reported = _union((report.start, report.end) for report in self.idle.get(space, []))
+            self._idle[space] = _minus(_clip(reported, self.start, self.end), self.vm_spans(space))
+        return self._idle[space]
 
     def label(self, space: str, start: datetime, end: datetime) -> str:
         """What explains a MISSING piece of ``space`` from ``start`` to ``end``: VMs ran in
