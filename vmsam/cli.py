@@ -46,6 +46,7 @@ def exit_status(error: VmsamError) -> int:
         (errors.ContactsError, EXIT_CONFIG),
         (errors.ServeError, EXIT_CONFIG),
         (errors.ConsumerError, EXIT_CONFIG),
+        (errors.VacmonError, EXIT_CONFIG),
         (errors.DatabaseURLError, EXIT_CONFIG),  # before StoreError, of which it is one
         (errors.StoreError, EXIT_TEMPFAIL),
         (errors.SpoolError, EXIT_TEMPFAIL),
@@ -135,6 +136,20 @@ def _consume(args: argparse.Namespace) -> int:
         load_settings(args.config), consumer={"db": args.db, "destination": args.destination}
     )
     return run_consumer(settings, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+
+
+def _vacmon(args: argparse.Namespace) -> int:
+    from vmsam.server.vacmon import run_listener
+    from vmsam.shared.config import load_settings, with_overrides
+
+    settings = with_overrides(load_settings(args.config), vacmon={"listen": args.listen})
+    # --db, then $VMSAM_DB, then [consumer] db: the store the consumer fills
+    return run_listener(
+        settings.vacmon,
+        args.db or settings.consumer.db or None,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -373,6 +388,8 @@ def _pieces_text(pieces: list[dict[str, Any]], indent: str) -> None:
             carried = ", carried over" if piece["carried"] else ""
             line += f"  {result['vm_uuid'] or '?'} ({result['machinetype'] or '?'}{carried})"
             line += f"  {result['summary'][:60]!r}"
+        if piece.get("activity"):  # MISSING: whether VMs ran (docs/availability.md)
+            line += f"  [{piece['activity']}]"
         print(line.rstrip())
 
 
@@ -982,27 +999,51 @@ def _add_vm_tools(commands: Any) -> None:
     send.set_defaults(handler=_send)
 
 
+def _add_service_arguments(service: Any) -> None:
+    """--config and --db of a service that fills the store (consume, vacmon)."""
+    service.add_argument("--config", help=CONFIG_HELP)
+    service.add_argument(
+        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
+    )
+
+
+def _add_metrics_arguments(service: Any) -> None:
+    service.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)"
+    )
+    service.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
+    )
+
+
+def _add_vacmon_command(commands: Any) -> None:
+    vacmon = commands.add_parser(
+        "vacmon",
+        help="a VacMon-compatible UDP listener: which VMs ran, which spaces reported none",
+    )
+    _add_service_arguments(vacmon)
+    vacmon.add_argument(
+        "--listen", help="HOST:PORT to receive datagrams on (default [vacmon] listen)"
+    )
+    _add_metrics_arguments(vacmon)
+    vacmon.set_defaults(handler=_vacmon)
+
+
 def _add_server_commands(commands: Any) -> None:
     """The monitoring side: consume, ingest, db, ar, downtime, plan, serve, demo."""
     consume = commands.add_parser(
         "consume", help="the broker consumer service: store every result once, ack after commit"
     )
-    consume.add_argument("--config", help=CONFIG_HELP)
-    consume.add_argument(
-        "--db", help="database URL (default $VMSAM_DB, then [consumer] db, then a SQLite file)"
-    )
+    _add_service_arguments(consume)
     consume.add_argument(
         "--destination", help="queue or topic to consume (default [consumer] destination)"
     )
-    consume.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)"
-    )
-    consume.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        help="address for /metrics (127.0.0.1: this host only; 0.0.0.0 for every address)",
-    )
+    _add_metrics_arguments(consume)
     consume.set_defaults(handler=_consume)
+
+    _add_vacmon_command(commands)
 
     ingest = commands.add_parser(
         "ingest",

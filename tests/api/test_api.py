@@ -567,6 +567,7 @@ def test_openapi_schema_describes_the_contract(client):
         "/api/v1/status/sites/{site}",
         "/api/v1/status/endpoints/{endpoint}",
         "/api/v1/trends",
+        "/api/v1/activity",
         "/healthz",
         "/metrics",
     }

@@ -20,7 +20,7 @@ import pytest
 
 from tests.api.test_page import Browser, texts
 from tests.support.api import NOW, Server, populate, result, running_server
-from vmsam.server.store import Received, Store
+from vmsam.server.store import IdleSeen, Received, Store, VmSeen
 from vmsam.shared.messages import encode
 
 SPACES = 6
@@ -456,3 +456,56 @@ def test_a_timeline_strip_per_space_matches_the_apis_pieces(browser, live, tmp_p
         "org.lhcb.WN-scratch on vac02.a.example: 1 of 1 [pilot 1]"
     )
     screenshot(browser, tmp_path, "timelines")
+
+
+def test_missing_with_no_vms_is_drawn_apart_from_missing_with_vms(browser, live, tmp_path):
+    """vac01 has results for the last 9 hours only: MISSING before. Its factory reported
+    nothing running 10 to 8 days ago (hatched grey), a VM ran untested 6 to 5 days ago
+    (light red); the other MISSING days nobody reported on (plain grey)."""
+    server, url = live
+    space = "vac01.a.example"
+    with Store(url) as store:
+        store.record_activity(
+            [
+                VmSeen(
+                    space,
+                    "vm-untested",
+                    "SITE-A",
+                    "f1",
+                    "pilot",
+                    NOW - timedelta(days=6),
+                    NOW - timedelta(days=5),
+                    "shutdown",
+                    "300 done",
+                )
+            ],
+            [
+                IdleSeen(
+                    space, "SITE-A", "f1", "", NOW - timedelta(days=10), NOW - timedelta(days=8)
+                )
+            ],
+            [],
+        )
+    open_page(
+        browser, server, f"#site=SITE-A&endpoint={space}&service_type=uk.ac.gridpp.vac&vo=lhcb"
+    )
+    strip = f"#strips .strip.space[data-endpoint='{space}']"
+    browser.wait_for(f'document.querySelector("{strip} rect.piece.no-vms") !== null')
+    drawn = browser.evaluate(
+        f"""[...document.querySelectorAll("{strip} rect.piece")].map(r => [
+            r.dataset.status, r.dataset.activity, getComputedStyle(r).fill,
+            r.querySelector('title').textContent])"""
+    )
+    by_activity = {activity: (status, fill, title) for status, activity, fill, title in drawn}
+    assert set(by_activity) >= {"no-vms", "vms-ran", "unknown"}
+    assert all(status == "MISSING" for status, activity, *_ in drawn if activity)
+    assert all(activity == "" for status, activity, *_ in drawn if status != "MISSING")
+    assert 'url("#no-vms-hatch")' in by_activity["no-vms"][1]
+    assert by_activity["vms-ran"][1] == "rgb(229, 115, 115)"
+    assert by_activity["unknown"][1] == "rgb(158, 158, 158)"
+    assert by_activity["no-vms"][2].endswith("no VMs ran: the factories reported none running")
+    assert by_activity["vms-ran"][2].endswith("VMs ran: they failed or were not tested")
+    assert by_activity["unknown"][2].endswith("nobody reported whether VMs ran")
+    legend = texts(browser, "#activity-legend")[0]
+    assert "no VMs ran" in legend and "VMs ran (failed or untested)" in legend
+    screenshot(browser, tmp_path, "no-vms")

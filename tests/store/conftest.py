@@ -33,6 +33,8 @@ TABLES = (
     "alert_states",
     "alert_outbox",
     "recomputations",
+    "vm_activity",
+    "idle_reports",
 )
 
 

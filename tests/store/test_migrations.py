@@ -149,7 +149,7 @@ def _period():
 
 def test_downtimes_stored_before_versions_become_their_first_versions(empty_url):
     engine = sa.create_engine(empty_url)
-    upgrade(engine, "0007")
+    upgrade(engine, "0008")
     declared = datetime(2024, 3, 1, 9, tzinfo=UTC)
     start, end = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 6, tzinfo=UTC)
     with engine.begin() as connection:

@@ -26,6 +26,7 @@ __all__ = [
     "broker_outages",
     "candidates",
     "decide",
+    "idle_sites",
     "request",
 ]
 
@@ -48,9 +49,11 @@ class Candidate:
     sites: tuple[str, ...]
     metrics: tuple[str, ...]
     reason: str
+    vo: str | None = None  # the VO it is of; None: every VO (the broker served them all)
 
     def as_json(self) -> dict[str, object]:
         return {
+            "vo": self.vo,
             "source": self.source,
             "start": format_timestamp(self.start),
             "end": format_timestamp(self.end),
@@ -82,11 +85,66 @@ def broker_outages(
     ]
 
 
+def idle_sites(
+    store: Store, start: datetime, end: datetime, settings: RecomputationSettings
+) -> list[Candidate]:
+    """The periods when no VM of any space of a site ran, its factories said so (VacMon,
+    ``vmsam vacmon``) and none was seen alive: the site went MISSING for want of VMs, not
+    of health. A period in which one space is idle and another ran is none: a
+    recomputation covers a whole site, and the running space's figures must count."""
+    from vmsam.server.activity import idle_periods  # VacMon's part; not every store has it
+
+    found = []
+    for vo in store.vos():
+        spaces: dict[str, set[str]] = {}
+        for member in store.members(vo):
+            spaces.setdefault(member.site, set()).add(member.endpoint)
+        idle: dict[str, dict[str, list[tuple[datetime, datetime]]]] = {}
+        evidence: dict[str, set[str]] = {}
+        for period in idle_periods(store, vo=vo, start=start, end=end):
+            idle.setdefault(period.site, {}).setdefault(period.space, []).append(
+                (period.start, period.end)
+            )
+            evidence.setdefault(period.site, set()).add(period.evidence)
+        for site, by_space in sorted(idle.items()):
+            if set(by_space) != spaces.get(site, set()):
+                continue  # some space of the site was never reported idle
+            for begin, finish in _common(list(by_space.values())):
+                found.append(
+                    Candidate(
+                        "no-vms",
+                        begin,
+                        finish,
+                        (site,),
+                        (),
+                        f"no VM of any of the {len(by_space)} spaces of {site} ran for"
+                        f" {_duration(finish - begin)} ({'; '.join(sorted(evidence[site]))[:200]})",
+                        vo,
+                    )
+                )
+    return found
+
+
+def _common(
+    spans: list[list[tuple[datetime, datetime]]],
+) -> list[tuple[datetime, datetime]]:
+    """The time every list of ``spans`` covers."""
+    common = sorted(spans[0])
+    for other in spans[1:]:
+        common = [
+            (max(a, c), min(b, d))
+            for a, b in common
+            for c, d in sorted(other)
+            if max(a, c) < min(b, d)
+        ]
+    return common
+
+
 CandidateSource = Callable[[Store, datetime, datetime, RecomputationSettings], list[Candidate]]
 """A source of candidates: the store, [start, end) (never beyond now), and the
 ``[recomputations]`` settings, where each source finds its own keys."""
-# every source of candidates, asked in turn (more may be added: "no VMs ran" from VacMon)
-CANDIDATE_SOURCES: tuple[CandidateSource, ...] = (broker_outages,)
+# every source of candidates, asked in turn
+CANDIDATE_SOURCES: tuple[CandidateSource, ...] = (broker_outages, idle_sites)
 
 
 def candidates(
@@ -115,7 +173,11 @@ def candidates(
         for r in store.recomputations(vo=vo, states=("pending", "applied", "rejected"))
         if r.end > start and r.start < until
     }
-    found = [c for c in found if (c.source, c.start, c.end) not in seen]
+    found = [
+        c
+        for c in found
+        if (c.source, c.start, c.end) not in seen and (vo is None or c.vo in (None, vo))
+    ]
     return sorted(found, key=lambda candidate: (candidate.start, candidate.source))
 
 

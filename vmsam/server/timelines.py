@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
+from vmsam.server.activity import UNKNOWN, Activity, load_activity
 from vmsam.server.availability import (
     STATES,
     AvailabilityError,
@@ -143,10 +144,29 @@ def _result(row: ResultTimelineRow | None) -> dict[str, str] | None:
     }
 
 
-def _metric_pieces(timeline: Timeline, day_start: int, results: _Results | None) -> list[Piece]:
+def _explained(piece: Piece, space: str, activity: Activity | None, start: int, end: int) -> Piece:
+    """A MISSING piece with what explains it (docs/availability.md#no-vms-ran)."""
+    if piece["status"] == "MISSING":
+        piece["activity"] = (
+            UNKNOWN
+            if activity is None
+            else activity.label(
+                space, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+            )
+        )
+    return piece
+
+
+def _metric_pieces(
+    timeline: Timeline,
+    day_start: int,
+    results: _Results | None,
+    space: str,
+    activity: Activity | None,
+) -> list[Piece]:
     out = []
     for start, end, state in _pieces(timeline, day_start):
-        piece = _piece(start, end, state)
+        piece = _explained(_piece(start, end, state), space, activity, start, end)
         row, carried = None, False
         if state != _MISSING and results is not None:  # MISSING: no result to go by
             row, carried = results.setting(start, STATES[state], day_start)
@@ -201,12 +221,17 @@ def _add_day(
     key: tuple[str, str],
     day: DayTimelines,
     results: dict[tuple[str, str, str], _Results],
+    *,
     applied: Sequence[Recomputation],
+    activity: Activity | None,
 ) -> None:
     """One day of an endpoint: each metric's pieces with their results, and the endpoint's,
     each with the metrics in its status where it starts (what made the AND that status)."""
     metrics = {
-        metric: (timeline, _metric_pieces(timeline, day.start, results.get((*key, metric))))
+        metric: (
+            timeline,
+            _metric_pieces(timeline, day.start, results.get((*key, metric)), key[0], activity),
+        )
         for (endpoint, kind, metric), timeline in day.metrics.items()
         if (endpoint, kind) == key
     }
@@ -214,7 +239,7 @@ def _add_day(
         cut = _excluded_cut(timeline, day.start, pieces, _spans(applied, metric))
         lines.metrics.setdefault(metric, []).extend(cut)
     for start, end, state in _pieces(day.endpoints[key], day.start):
-        piece = _piece(start, end, state)
+        piece = _explained(_piece(start, end, state), key[0], activity, start, end)
         set_by = []
         for metric, (timeline, pieces) in metrics.items():
             index = bisect_right(timeline.starts, start - day.start) - 1
@@ -236,6 +261,7 @@ def _document(
     pruned: Sequence[date],
     with_metrics: bool,
     applied: Sequence[Recomputation] = (),
+    activity: Activity | None = None,
 ) -> dict[str, object]:
     results = _indexed(rows)
     combined: list[Piece] = []
@@ -243,7 +269,14 @@ def _document(
     for day in days:
         combined += (_piece(*piece) for piece in _pieces(day.combined, day.start))
         for key in day.endpoints:
-            _add_day(endpoints.setdefault(key, _Lines()), key, day, results, applied)
+            _add_day(
+                endpoints.setdefault(key, _Lines()),
+                key,
+                day,
+                results,
+                applied=applied,
+                activity=activity,
+            )
     listed = [
         {
             key: value
@@ -384,6 +417,10 @@ def status_document(
             ]
     except AvailabilityError as exc:
         raise ReportError(str(exc)) from None
+    # what explains the MISSING pieces; it changes no status and no figure
+    activity = load_activity(
+        store, {space for day in days for space, _ in day.endpoints}, midnight(rest), until
+    )
     return _document(
         days,
         loaded.results,
@@ -395,6 +432,7 @@ def status_document(
         pruned=pruned,
         with_metrics=metrics,
         applied=applied,
+        activity=activity,
     )
 
 

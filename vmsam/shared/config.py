@@ -172,6 +172,18 @@ class ConsumerSettings(NamedTuple):
     unsigned: str = "flag"
 
 
+class VacmonSettings(NamedTuple):
+    """``vmsam vacmon``, the VacMon-compatible listener (docs/configuration.md)."""
+
+    listen: str = "127.0.0.1:8884"
+    # the largest datagram taken; a machine_status is about 1 kB
+    max_bytes: float = 16384.0
+    # how long one "nothing running" report of a factory holds (it reports every few minutes)
+    idle_hold: float = 600.0
+    # a time further ahead than this is absurd (clocks drift, a year ahead is not drift)
+    future_slack: float = 3600.0
+
+
 class OutputSettings(NamedTuple):
     shutdown_on_critical: bool = False
 
@@ -199,6 +211,7 @@ class Settings(NamedTuple):
     outputs: OutputSettings = OutputSettings()
     api: ApiSettings = ApiSettings()
     recomputations: RecomputationSettings = RecomputationSettings()
+    vacmon: VacmonSettings = VacmonSettings()
 
 
 # the sections the VM side reads; [consumer], [api] and [recomputations] never affect a VM
@@ -267,6 +280,10 @@ _LIMITS: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("probes", "budget"): (0.0, math.inf, True),
     # under a minute, every quiet moment of a small deployment would be an outage
     ("recomputations", "outage"): (60.0, 31 * 86400.0, False),
+    # a UDP datagram carries at most 65507 bytes
+    ("vacmon", "max_bytes"): (512.0, 65507.0, False),
+    ("vacmon", "idle_hold"): (1.0, 86400.0, False),
+    ("vacmon", "future_slack"): (0.0, 7 * 86400.0, False),
 }
 # the strings that take one of a few words
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -46,6 +46,9 @@ SECTIONS: dict[str, str] = {
     "api": "The dashboard API (`vmsam serve`).",
     "recomputations": "The candidates for recomputations vmsam proposes from its own records "
     "(`GET /api/v1/recomputations/candidates`, `vmsam recompute candidates`).",
+    "vacmon": "`vmsam vacmon`, the VacMon-compatible UDP listener that learns which VMs ran "
+    'and which spaces their factories reported idle (docs/availability.md, "No VMs ran"). '
+    "Its database is `[consumer] db` (or `--db`, `$VMSAM_DB`).",
 }
 
 DESCRIPTIONS: dict[tuple[str, str], str] = {
@@ -220,6 +223,17 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "an hour of silence is the broker or the consumer, not the sites. A small deployment "
     "whose VMs may all be idle for hours has natural gaps that long: set it above its "
     "longest quiet period. Candidates are only proposed; a person accepts them.",
+    ("vacmon", "listen"): "`HOST:PORT` (or `[IPv6]:PORT`) the listener receives datagrams "
+    "on; Vac's `vacmon_hostport` (and Vcycle's) points here. VacMon's port is 8884. Use "
+    "`0.0.0.0:8884` to hear factories on other hosts (UDP is unauthenticated: restrict the "
+    "port to the factories' network).",
+    ("vacmon", "max_bytes"): "The largest datagram taken, in bytes; a larger one is rejected "
+    "into the dead letters (its first `max_bytes` kept). A `machine_status` is about 1 kB.",
+    ("vacmon", "idle_hold"): "Seconds one report of a factory that no VM of a space is running "
+    "(`running_machines` 0) holds; overlapping reports make one idle stretch. Vac reports "
+    "every few minutes: a hold of about twice that leaves no gap.",
+    ("vacmon", "future_slack"): "Seconds ahead of the listener's clock a time in a datagram "
+    "may be; one further ahead (or before 2000) is absurd and the datagram is rejected.",
 }
 
 # environment variable -> (the key it overrides, or None) and what it is for
@@ -239,7 +253,8 @@ ENVIRONMENT: dict[str, tuple[tuple[str, str] | None, str]] = {
 
 # key -> the command-line flags that override it, and the commands that take them
 FLAGS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    ("consumer", "db"): ("--db", ("consume", "serve")),
+    ("consumer", "db"): ("--db", ("consume", "serve", "vacmon")),
+    ("vacmon", "listen"): ("--listen", ("vacmon",)),
     ("consumer", "destination"): ("--destination", ("consume",)),
 }
 
@@ -249,6 +264,9 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("probes", "timeout"): (0.0, math.inf, True),
     ("probes", "budget"): (0.0, math.inf, True),
     ("recomputations", "outage"): (60.0, 31 * 86400.0, False),
+    ("vacmon", "max_bytes"): (512.0, 65507.0, False),
+    ("vacmon", "idle_hold"): (1.0, 86400.0, False),
+    ("vacmon", "future_slack"): (0.0, 7 * 86400.0, False),
 }
 
 # the annotation of a field -> its type as the reference names it

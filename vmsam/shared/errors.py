@@ -265,3 +265,7 @@ class ServeError(ServerError):
 class ConsumerError(ServerError):
     """The consumer's settings cannot work (no broker, a malformed URL, unusable TLS files,
     an unknown ack mode)."""
+
+
+class VacmonError(ServerError):
+    """``vmsam vacmon`` cannot start: a malformed listen address, one in use."""

@@ -7,9 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["StatusDocument", "TrendsDocument"]
+__all__ = ["ActivityDocument", "StatusDocument", "TrendsDocument"]
 
 State = Literal["OK", "WARNING", "UNKNOWN", "MISSING", "CRITICAL", "DOWNTIME"]
+ActivityLabel = Literal["no-vms", "vms-ran", "unknown"]
+_ACTIVITY = (
+    "MISSING only (null otherwise): no-vms, a factory reported no VM of the space running;"
+    " vms-ran, VMs ran (they failed or were not tested); unknown, nobody reported"
+    " (docs/availability.md#no-vms-ran). It changes no status and no A/R figure."
+)
 
 
 class Piece(BaseModel):
@@ -33,6 +39,7 @@ class SettingResult(BaseModel):
 
 
 class MetricPiece(Piece):
+    activity: ActivityLabel | None = Field(default=None, description=_ACTIVITY)
     result: SettingResult | None = Field(
         description="null for MISSING (no result to go by) and for excluded time"
     )
@@ -63,6 +70,7 @@ class SetBy(BaseModel):
 
 
 class EndpointPiece(Piece):
+    activity: ActivityLabel | None = Field(default=None, description=_ACTIVITY)
     set_by: list[SetBy] = Field(
         description="the metrics in this status where the piece starts, with the results"
         " that set them (none for DOWNTIME)"
@@ -98,6 +106,38 @@ class StatusDocument(BaseModel):
         default_factory=list,
         description="the applied recomputations whose excluded time the timelines show",
     )
+
+
+class IdleSpan(BaseModel):
+    start: str
+    end: str
+    evidence: str = Field(description="the factories that reported no VM running")
+
+
+class RanSpan(BaseModel):
+    start: str
+    end: str
+    vms: int = Field(description="how many VMs were alive in the period")
+
+
+class SpaceActivity(BaseModel):
+    space: str
+    service_type: str
+    no_vms: list[IdleSpan] = Field(
+        description="factories reported no VM running and none was seen alive"
+    )
+    vms_ran: list[RanSpan] = Field(description="VMs were alive (VacMon machine_status)")
+
+
+class ActivityDocument(BaseModel):
+    """Which spaces of a site ran VMs and which reported none (``vmsam vacmon``); a period
+    in neither list is unknown: nobody reported."""
+
+    site: str
+    vo: str
+    start: str
+    end: str
+    spaces: list[SpaceActivity]
 
 
 class Counts(BaseModel):

@@ -443,7 +443,11 @@ class RecomputationsList(BaseModel):
 
 
 class CandidateModel(BaseModel):
-    source: str = Field(description="what proposes it: broker-outage (no result from anyone)")
+    vo: str | None = Field(description="the VO it is of; null: every VO (a broker outage)")
+    source: str = Field(
+        description="what proposes it: broker-outage (no result from anyone), no-vms (no VM"
+        " of any space of the site ran, as its factories reported)"
+    )
     start: datetime
     end: datetime
     sites: list[str] = Field(description="empty: every site")

@@ -15,7 +15,16 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from vmsam.server.store import _alerts, _daily, _downtimes, _read, _recomputations, _write
+from vmsam.server.store import (
+    _activity,
+    _alerts,
+    _daily,
+    _downtimes,
+    _read,
+    _recomputations,
+    _write,
+)
+from vmsam.server.store._activity import ActivityWrite, IdleSeen, Rejected, VmSeen
 from vmsam.server.store._alerts import AlertChanges, AnnouncedAlert, PendingAlert, SpaceKey
 from vmsam.server.store._daily import PRUNED
 from vmsam.server.store._engine import (
@@ -73,6 +82,7 @@ __all__ = [
     "RECOMPUTATION_NAMES_MAX",
     "RECOMPUTATION_STATES",
     "WINDOW_PAST",
+    "ActivityWrite",
     "Actor",
     "AlertChanges",
     "AnnouncedAlert",
@@ -83,6 +93,7 @@ __all__ = [
     "DuplicateDowntime",
     "DuplicateRecomputation",
     "EndpointStatus",
+    "IdleSeen",
     "Member",
     "MetricStatus",
     "PendingAlert",
@@ -90,6 +101,7 @@ __all__ = [
     "Received",
     "Recomputation",
     "RecomputationConflict",
+    "Rejected",
     "Restatus",
     "ResultTimelineRow",
     "RuleVersion",
@@ -106,6 +118,7 @@ __all__ = [
     "TrendCount",
     "UnknownDowntime",
     "UnknownRecomputation",
+    "VmSeen",
 ]
 
 
@@ -285,6 +298,29 @@ class Store:
         ``endpoint`` alone if given), audited as ``by``'s; the spaces acknowledged."""
         with self._changing("acknowledge the alerts") as connection:
             return _alerts.acknowledge(connection, site, endpoint, by, now)
+
+    def record_activity(
+        self, vms: Sequence[VmSeen], idle: Sequence[IdleSeen], rejected: Sequence[Rejected]
+    ) -> ActivityWrite:
+        """Store what one batch of VacMon datagrams said, in one transaction."""
+        self._use()
+        with (
+            translated(self.engine, "save VM activity"),
+            self.engine.connect().execution_options(**WRITE) as connection,
+            connection.begin(),
+        ):
+            return _activity.save(connection, vms, idle, rejected)
+
+    def vm_activity(
+        self, spaces: Collection[str], start: datetime, end: datetime
+    ) -> tuple[list[VmSeen], list[IdleSeen]]:
+        """The VMs of ``spaces`` alive, and the idle stretches reported, in [start, end)."""
+        self._use()
+        with translated(self.engine, "read VM activity"), self.engine.connect() as connection:
+            return (
+                _activity.vms_between(connection, spaces, start, end),
+                _activity.idle_between(connection, spaces, start, end),
+            )
 
     def audit_log(self, *, limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEntry]]:
         """The total and one page of the changes made, newest first."""

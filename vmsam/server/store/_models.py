@@ -364,6 +364,46 @@ class RecomputationRecord(Base):
     decided_by: Mapped[str | None] = mapped_column(sa.String(AUDIT_NAME_MAX))
 
 
+class VmActivity(Base):
+    """One VM as VacMon's ``machine_status`` messages told of it: the interval it was seen
+    alive in (created or started to its last heartbeat or shutdown), updated in place as
+    messages come, so that a month of VMs reporting every few minutes is one row each."""
+
+    __tablename__ = "vm_activity"
+    __table_args__ = (
+        sa.UniqueConstraint("space", "vm_uuid"),
+        sa.Index(None, "space", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    space: Mapped[str] = mapped_column(_Key)
+    vm_uuid: Mapped[str] = mapped_column(_Key)
+    site: Mapped[str] = mapped_column(_Key)
+    factory: Mapped[str] = mapped_column(_Key)
+    machinetype: Mapped[str] = mapped_column(_Key)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    state: Mapped[str] = mapped_column(sa.String(40))
+    shutdown_message: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class IdleReport(Base):
+    """A stretch in which a factory reported no VM of a space running (``factory_status``,
+    or ``machinetype_status`` of one machinetype: ''), each report holding for a while:
+    overlapping reports extend one row (a repeated report changes nothing)."""
+
+    __tablename__ = "idle_reports"
+    __table_args__ = (sa.Index(None, "space", "factory", "machinetype", "end"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    space: Mapped[str] = mapped_column(_Key)
+    site: Mapped[str] = mapped_column(_Key)
+    factory: Mapped[str] = mapped_column(_Key)
+    machinetype: Mapped[str] = mapped_column(_Key)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+
+
 # the tables for Core statements
 SITES = cast(sa.Table, Site.__table__)
 ENDPOINTS = cast(sa.Table, Endpoint.__table__)
@@ -383,3 +423,5 @@ AUDIT = cast(sa.Table, AuditRecord.__table__)
 ALERT_STATES = cast(sa.Table, AlertState.__table__)
 ALERT_OUTBOX = cast(sa.Table, AlertDelivery.__table__)
 RECOMPUTATIONS = cast(sa.Table, RecomputationRecord.__table__)
+VM_ACTIVITY = cast(sa.Table, VmActivity.__table__)
+IDLE_REPORTS = cast(sa.Table, IdleReport.__table__)

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from vmsam.server.activity import activity_document
 from vmsam.server.api._deps import ProfilesDep, StoreDep
-from vmsam.server.api._history_models import StatusDocument, TrendsDocument
+from vmsam.server.api._history_models import ActivityDocument, StatusDocument, TrendsDocument
 from vmsam.server.api._models import Day, Name, errors
 from vmsam.server.api._reports import VoQuery, answer
 from vmsam.server.api.routers import API_PREFIX
@@ -112,4 +114,25 @@ def trends(
     return answer(
         TrendsDocument,
         lambda: trends_document(store, start=start, end=end, day=day, vo=vo, site=site, top=top),
+    )
+
+
+@router.get("/activity", response_model=ActivityDocument)
+def activity(
+    *,
+    store: StoreDep,
+    site: Annotated[Name, Query(description="site name")],
+    start: Start = None,
+    end: End = None,
+    day: OneDay = None,
+    vo: VoQuery = None,
+) -> ActivityDocument:
+    """Per space of the site, the periods with VMs alive and those in which its factories
+    reported no VM running (``vmsam vacmon``): "no VMs ran" apart from "VMs ran and
+    failed". The idle periods are recomputation candidates (source ``no-vms``)."""
+    return answer(
+        ActivityDocument,
+        lambda: activity_document(
+            store, site=site, start=start, end=end, day=day, vo=vo, now=datetime.now(UTC)
+        ),
     )

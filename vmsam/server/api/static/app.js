@@ -473,6 +473,13 @@ function settingVMs(piece) {
   return [...names];
 }
 
+// what explains a MISSING piece (docs/availability.md#no-vms-ran); it changes no figure
+const ACTIVITY = {
+  "no-vms": "no VMs ran: the factories reported none running",
+  "vms-ran": "VMs ran: they failed or were not tested",
+  unknown: "nobody reported whether VMs ran",
+};
+
 function drawStrip(label, pieces, excluded = []) {
   // aligned with the A/R charts above: the same 30 days over the same width
   const days = lastDays();
@@ -490,12 +497,15 @@ function drawStrip(label, pieces, excluded = []) {
     if (to <= from) continue;
     const vms = settingVMs(piece);
     const who = vms.length ? ` \u00b7 set by ${vms.join(", ")}` : "";
+    const activity = ACTIVITY[piece.activity] ? piece.activity : "";
+    const why = activity ? ` \u00b7 ${ACTIVITY[activity]}` : "";
     strip.append(svg("rect", {
-      class: `piece ${STATUSES.includes(piece.status) ? piece.status : "MISSING"}`,
+      class: `piece ${STATUSES.includes(piece.status) ? piece.status : "MISSING"} ${activity}`.trim(),
       x: left + ((from - first) / span) * width, y: 2,
       width: Math.max(0.5, ((to - from) / span) * width), height: 10,
       "data-start": piece.start, "data-end": piece.end, "data-status": piece.status,
-    }, svg("title", {}, `${piece.status} ${piece.start} \u2013 ${piece.end}${who}`)));
+      "data-activity": activity,
+    }, svg("title", {}, `${piece.status} ${piece.start} \u2013 ${piece.end}${who}${why}`)));
   }
   // over the pieces: the time applied recomputations excluded (UNKNOWN in A/R)
   for (const recomputation of excluded) {

@@ -3,7 +3,7 @@ versions of the groups of sites, and the closed days settled with the rules of t
 settlement.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from vmsam.server.store._models import MAX_KEY_BYTES, UTCDateTime
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | None = None
 depends_on: str | None = None
 
