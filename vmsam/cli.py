@@ -66,7 +66,7 @@ class _Exit(Exception):
         self.status = status
 
 
-def _store(url: str | None) -> Store:
+def open_store(url: str | None) -> Store:
     from vmsam.server.store import Store
 
     return Store(url)
@@ -161,7 +161,7 @@ def _ingest(args: argparse.Namespace) -> int:
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise _Exit(f"no such file or directory: {', '.join(missing)}", EXIT_NOINPUT)
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         report = ingest(store, paths, window=args.window)
     for problem in report.unreadable:
         print(f"vmsam ingest: cannot read {problem}", file=sys.stderr)
@@ -175,7 +175,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         store.upgrade()
     print(f"schema of {store} is up to date")
     return 0
@@ -186,7 +186,7 @@ def _db_prune(args: argparse.Namespace) -> int:
     from vmsam.server.reports import prune
 
     profiles = load_profiles(args.profile) if args.profile else None
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         done = prune(store, args.before, profiles=profiles)
     print(
         f"kept {done.figures_kept} daily figures of the days before {done.before};"
@@ -201,7 +201,7 @@ def _db_figure(args: argparse.Namespace) -> int:
 
     profiles = load_profiles(args.profile) if args.profile else None
     days = FIGURED_DAYS if args.days is None else args.days
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         done = figure(store, days=days, profiles=profiles)
     for report in done:
         print(f"{report.vo}: daily figures of {report.first} to {report.last} are kept")
@@ -230,7 +230,7 @@ def _ar(args: argparse.Namespace) -> int:
         raise ReportError("--kind goes with --groups")
     if args.endpoints and not args.all:
         raise ReportError("--endpoints goes with --all")
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         if groups is not None:
             document = ar_groups_document(
                 store,
@@ -361,7 +361,7 @@ def _status(args: argparse.Namespace) -> int:
     from vmsam.server.timelines import status_document
 
     profiles = load_profiles(args.profile) if args.profile else None
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         document = status_document(
             store,
             site=args.site,
@@ -414,7 +414,7 @@ def _trends(args: argparse.Namespace) -> int:
 
     from vmsam.server.trends import trends_document
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         document = trends_document(
             store,
             start=args.start,
@@ -460,7 +460,7 @@ def _trends_text(document: dict[str, Any]) -> None:
         )
 
 
-def _caller() -> Actor:
+def calling_actor() -> Actor:
     """Who runs the CLI, for the audit log: the database's credentials are its
     authentication, the local user and host are what can be said of who used them."""
     import getpass
@@ -476,7 +476,7 @@ def _caller() -> Actor:
     return Actor(f"cli:{user}", socket.gethostname())
 
 
-def _moment(text: str | None, flag: str) -> datetime | None:
+def parse_time_option(text: str | None, flag: str) -> datetime | None:
     """The one time rule of the API (vmsam.server.reports.parse_moment), naming the flag."""
     from vmsam.server.reports import parse_moment
     from vmsam.shared.errors import ReportError
@@ -523,9 +523,9 @@ def _print_downtime(done: str, downtime: Downtime) -> None:
 
 
 def _downtime_add(args: argparse.Namespace) -> int:
-    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
+    start, end = parse_time_option(args.start, "--start"), parse_time_option(args.end, "--end")
     assert start is not None and end is not None  # both are required options
-    with _store(args.db) as store, _store_checks():
+    with open_store(args.db) as store, _store_checks():
         _require_seen(store, args.endpoint, args.service_type, args.force)
         added = store.add_downtime(
             args.endpoint,
@@ -534,7 +534,7 @@ def _downtime_add(args: argparse.Namespace) -> int:
             end,
             scheduled=not args.unscheduled,
             description=args.description,
-            by=_caller(),
+            by=calling_actor(),
         )
     _print_downtime("", added)
     return 0
@@ -549,8 +549,8 @@ def _downtime_correct(args: argparse.Namespace) -> int:
     changes = {
         "endpoint": args.endpoint,
         "service_type": args.service_type,
-        "start": _moment(args.start, "--start"),
-        "end": _moment(args.end, "--end"),
+        "start": parse_time_option(args.start, "--start"),
+        "end": parse_time_option(args.end, "--end"),
         "scheduled": args.scheduled,
         "description": args.description,
     }
@@ -560,7 +560,7 @@ def _downtime_correct(args: argparse.Namespace) -> int:
             "nothing to correct: give --endpoint, --service-type, --start, --end,"
             " --scheduled, --unscheduled or --description"
         )
-    with _store(args.db) as store, _store_checks():
+    with open_store(args.db) as store, _store_checks():
         current = store.downtime(_stored_id(args.id))
         if current is None:
             raise UnknownDowntime(args.id)
@@ -571,7 +571,7 @@ def _downtime_correct(args: argparse.Namespace) -> int:
         )
         if moved:
             _require_seen(store, corrected.endpoint, corrected.service_type, args.force)
-        _print_downtime("corrected ", store.correct_downtime(corrected, by=_caller()))
+        _print_downtime("corrected ", store.correct_downtime(corrected, by=calling_actor()))
     return 0
 
 
@@ -586,8 +586,8 @@ def _stored_id(number: int) -> int:
 
 
 def _downtime_remove(args: argparse.Namespace) -> int:
-    with _store(args.db) as store:
-        _print_downtime("removed ", store.remove_downtime(_stored_id(args.id), by=_caller()))
+    with open_store(args.db) as store:
+        _print_downtime("removed ", store.remove_downtime(_stored_id(args.id), by=calling_actor()))
     return 0
 
 
@@ -596,8 +596,8 @@ def _downtime_list(args: argparse.Namespace) -> int:
 
     from vmsam.shared.errors import ReportError
 
-    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
-    with _store(args.db) as store:
+    start, end = parse_time_option(args.start, "--start"), parse_time_option(args.end, "--end")
+    with open_store(args.db) as store:
         downtimes = store.downtimes(args.endpoint, start, end, site=args.site, vo=args.vo)
         if not downtimes:  # as the API: a name the store does not know is an error
             unknown = store.unknown_name(site=args.site, endpoint=args.endpoint, vo=args.vo)
@@ -620,7 +620,7 @@ def _downtime_list(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import json
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         total, entries = store.audit_log(limit=args.limit, offset=args.offset)
     if args.json:
         rows = [{**vars(entry), "at": entry.at.isoformat()} for entry in entries]
@@ -643,8 +643,8 @@ def _downtime_import_gocdb(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise _Exit(f"no such file: {path}", EXIT_NOINPUT)
     data = read(path)
-    with _store(args.db) as store:
-        report = import_downtimes(store, data, by=_caller())
+    with open_store(args.db) as store:
+        report = import_downtimes(store, data, by=calling_actor())
     print(
         f"added {report.added} downtime(s), {report.already} already stored,"
         f" {report.ignored} ignored (not an OUTAGE, or empty)"
@@ -779,7 +779,7 @@ def _alerts_run(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise _Exit("--interval must be a positive number of seconds", EXIT_USAGE)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         if args.once:
             report = run_once(store, contacts, senders, now=datetime.now(UTC), profiles=profiles)
             print(
@@ -809,9 +809,9 @@ def _alerts_ack(args: argparse.Namespace) -> int:
     from vmsam.server.alerts import acknowledge
     from vmsam.server.store import Actor
 
-    caller = _caller()
+    caller = calling_actor()
     by = Actor(args.by, caller.client) if args.by else caller
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         done = acknowledge(store, args.site, args.space, by, now=datetime.now(UTC))
     for _site, endpoint, service_type, vo in done:
         print(f"acknowledged {args.site} {endpoint} ({service_type}, {vo}) by {by.name}")
@@ -952,7 +952,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     profiles = load_profiles(args.profile) if args.profile else None
     # --db, then $VMSAM_DB, then [consumer] db (load_settings applied the variable to it)
-    with _store(args.db or settings.consumer.db or None) as store:
+    with open_store(args.db or settings.consumer.db or None) as store:
         serve(store, settings, host=args.host, port=args.port, profiles=profiles)
     return 0
 

@@ -27,18 +27,18 @@ def _print(done: str, recomputation: Recomputation) -> None:
 
 
 def _requester(given: str | None) -> str:
-    from vmsam.cli import _caller
+    from vmsam.cli import calling_actor
 
-    return given if given is not None else _caller().name.removeprefix("cli:")
+    return given if given is not None else calling_actor().name.removeprefix("cli:")
 
 
 def _add(args: argparse.Namespace) -> int:
-    from vmsam.cli import _caller, _moment, _store
+    from vmsam.cli import calling_actor, open_store, parse_time_option
     from vmsam.server.recomputations import request
 
-    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
+    start, end = parse_time_option(args.start, "--start"), parse_time_option(args.end, "--end")
     assert start is not None and end is not None  # both are required options
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         added = request(
             store,
             vo=args.vo,
@@ -49,7 +49,7 @@ def _add(args: argparse.Namespace) -> int:
             end=end,
             sites=args.site or (),
             metrics=args.metric or (),
-            by=_caller(),
+            by=calling_actor(),
         )
     _print("", added)
     return 0
@@ -59,7 +59,7 @@ def _list(args: argparse.Namespace) -> int:
     import json
     from datetime import timedelta
 
-    from vmsam.cli import _store
+    from vmsam.cli import open_store
     from vmsam.server.reports import parse_day
     from vmsam.server.store import RECOMPUTATION_STATES
     from vmsam.server.timelines import midnight
@@ -70,7 +70,7 @@ def _list(args: argparse.Namespace) -> int:
             f"--state {args.state[:40]!r} is not one of {', '.join(RECOMPUTATION_STATES)}"
         )
     start = midnight(parse_day(args.date, "--date")) if args.date is not None else None
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         if args.vo is not None:
             unknown = store.unknown_name(vo=args.vo)
             if unknown is not None:
@@ -106,9 +106,9 @@ def _stored(store: Any, number: int) -> Recomputation:
 def _show(args: argparse.Namespace) -> int:
     import json
 
-    from vmsam.cli import _store
+    from vmsam.cli import open_store
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         found = _stored(store, args.id)
     if args.json:
         print(json.dumps(found.as_json()))
@@ -121,12 +121,12 @@ def _show(args: argparse.Namespace) -> int:
 
 def _decider(state: str) -> Any:
     def decide(args: argparse.Namespace) -> int:
-        from vmsam.cli import _caller, _store
+        from vmsam.cli import calling_actor, open_store
         from vmsam.server.recomputations import decide
 
-        with _store(args.db) as store:
+        with open_store(args.db) as store:
             _stored(store, args.id)  # an id no column holds is unknown, not a database error
-            _print("", decide(store, args.id, state, by=_caller()))
+            _print("", decide(store, args.id, state, by=calling_actor()))
         return 0
 
     return decide
@@ -150,10 +150,10 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _found(args: argparse.Namespace, store: Any) -> list[Candidate]:
-    from vmsam.cli import _moment
+    from vmsam.cli import parse_time_option
     from vmsam.server.recomputations import candidates
 
-    start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
+    start, end = parse_time_option(args.start, "--start"), parse_time_option(args.end, "--end")
     assert start is not None and end is not None
     return candidates(store, start=start, end=end, vo=args.vo, settings=_settings(args))
 
@@ -161,9 +161,9 @@ def _found(args: argparse.Namespace, store: Any) -> list[Candidate]:
 def _candidates(args: argparse.Namespace) -> int:
     import json
 
-    from vmsam.cli import _store
+    from vmsam.cli import open_store
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         found = _found(args, store)
     if args.json:
         print(json.dumps([candidate.as_json() for candidate in found]))
@@ -176,11 +176,11 @@ def _candidates(args: argparse.Namespace) -> int:
 def _accept(args: argparse.Namespace) -> int:
     """Request the candidate that starts and ends exactly at --start and --end (as
     ``candidates`` printed it) as the caller's own recomputation."""
-    from vmsam.cli import _caller, _store
+    from vmsam.cli import calling_actor, open_store
     from vmsam.server.recomputations import request
     from vmsam.shared.errors import ReportError
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         found = [c for c in _found(args, store) if (c.start, c.end) == _bounds(args)]
         if args.source is not None:
             found = [c for c in found if c.source == args.source]
@@ -201,16 +201,16 @@ def _accept(args: argparse.Namespace) -> int:
             sites=chosen.sites,
             metrics=chosen.metrics,
             source=chosen.source,
-            by=_caller(),
+            by=calling_actor(),
         )
     _print("", added)
     return 0
 
 
 def _bounds(args: argparse.Namespace) -> tuple[Any, Any]:
-    from vmsam.cli import _moment
+    from vmsam.cli import parse_time_option
 
-    return _moment(args.start, "--start"), _moment(args.end, "--end")
+    return parse_time_option(args.start, "--start"), parse_time_option(args.end, "--end")
 
 
 def add_commands(commands: Any, db_help: str, config_help: str) -> None:

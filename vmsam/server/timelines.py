@@ -20,8 +20,8 @@ from vmsam.server.availability import (
     DayTimelines,
     Profiles,
     Timeline,
+    epoch,
 )
-from vmsam.server.availability._time import epoch
 from vmsam.server.reports import parse_day, profile_runs, resolve_vo, settled_rules
 from vmsam.server.store import PRUNED, Recomputation, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError

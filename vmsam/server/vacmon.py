@@ -34,8 +34,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from vmsam.server.store import IdleSeen, Rejected, Store, VmSeen
-from vmsam.server.store._models import MAX_KEY_BYTES
+from vmsam.server.store import MAX_KEY_BYTES, IdleSeen, Rejected, Store, VmSeen
 from vmsam.shared.config import VacmonSettings, parse_broker_url
 from vmsam.shared.errors import StoreError, VacmonError
 

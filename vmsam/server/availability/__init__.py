@@ -52,7 +52,7 @@ from vmsam.server.availability._profiles import (
     profiles_from_documents,
 )
 from vmsam.server.availability._thresholds import ThresholdProfile
-from vmsam.server.availability._time import dates
+from vmsam.server.availability._time import dates, epoch
 from vmsam.server.availability._timeline import Timeline
 from vmsam.shared.errors import AvailabilityError, GroupsError, ProfileError
 
@@ -86,6 +86,7 @@ __all__ = [
     "Timeline",
     "aggregate",
     "dates",
+    "epoch",
     "group_days",
     "group_months",
     "load_groups",

@@ -36,7 +36,7 @@ from vmsam.server.store._engine import (
     translated,
     upgrade,
 )
-from vmsam.server.store._models import DOWNTIME_ID_MAX
+from vmsam.server.store._models import DOWNTIME_ID_MAX, MAX_KEY_BYTES
 from vmsam.server.store._read import Restatus
 from vmsam.server.store._recomputations import MAX_NAMES as RECOMPUTATION_NAMES_MAX
 from vmsam.server.store._records import (
@@ -78,6 +78,7 @@ from vmsam.shared.errors import (
 __all__ = [
     "DEFAULT_DB",
     "DOWNTIME_ID_MAX",
+    "MAX_KEY_BYTES",
     "PRUNED",
     "RECOMPUTATION_NAMES_MAX",
     "RECOMPUTATION_STATES",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vmsam.server.store import _models as m
-from vmsam.server.store._write import _clean_headers, _insert, bump_revision
+from vmsam.server.store._write import bump_revision, clean_headers, dialect_insert
 
 VMS = m.VM_ACTIVITY
 IDLE = m.IDLE_REPORTS
@@ -92,7 +92,7 @@ def save_vms(connection: Connection, seen: Sequence[VmSeen]) -> int:
     vms = _merged_vms(seen)
     if not vms:
         return 0
-    statement = _insert(connection, VMS)
+    statement = dialect_insert(connection, VMS)
     new = statement.excluded
     changes = (
         (VMS.c.first_seen > new.first_seen)
@@ -189,13 +189,13 @@ def save_rejected(connection: Connection, rejected: Sequence[Rejected]) -> None:
     if not rejected:
         return
     connection.execute(
-        _insert(connection, m.DEAD_LETTERS).on_conflict_do_nothing(),
+        dialect_insert(connection, m.DEAD_LETTERS).on_conflict_do_nothing(),
         [
             {
                 "received_at": item.received_at,
                 "reason": item.reason,
                 "body": item.body,
-                "headers": _clean_headers([("source", "vacmon"), ("peer", item.peer)]),
+                "headers": clean_headers([("source", "vacmon"), ("peer", item.peer)]),
                 "digest": hashlib.sha256(b"vacmon\0" + item.body).hexdigest(),
             }
             for item in rejected

@@ -77,13 +77,13 @@ _MemberKey = tuple[int, int, str]  # endpoint id, site id, VO
 _SeriesKey = tuple[int, str]  # endpoint id, metric
 
 
-def _insert(connection: Connection, table: sa.Table) -> Any:
+def dialect_insert(connection: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
-def _clean_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+def clean_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers as JSON both databases accept: no NUL, no lone surrogate."""
 
     def text(value: object) -> str:
@@ -204,7 +204,7 @@ class Writer:
         if missing:
             table = m.SITES
             connection.execute(
-                _insert(connection, table).on_conflict_do_nothing(),
+                dialect_insert(connection, table).on_conflict_do_nothing(),
                 [{"name": name} for name in missing],
             )
             found = connection.execute(
@@ -259,7 +259,7 @@ class Writer:
             new = sorted(series - self._series)
         if new:
             connection.execute(
-                _insert(connection, m.SERIES).on_conflict_do_nothing(),
+                dialect_insert(connection, m.SERIES).on_conflict_do_nothing(),
                 [{"endpoint_id": endpoint_id, "metric": metric} for endpoint_id, metric in new],
             )
             pending.series.update(new)
@@ -270,13 +270,13 @@ class Writer:
         if not letters:
             return
         connection.execute(
-            _insert(connection, m.DEAD_LETTERS).on_conflict_do_nothing(),
+            dialect_insert(connection, m.DEAD_LETTERS).on_conflict_do_nothing(),
             [
                 {
                     "received_at": item.received_at,
                     "reason": reason,
                     "body": item.body,
-                    "headers": _clean_headers(item.headers.items()),
+                    "headers": clean_headers(item.headers.items()),
                     "digest": hashlib.sha256(item.body).hexdigest(),
                 }
                 for item, reason in letters
@@ -326,7 +326,7 @@ def bump_revision(connection: Connection) -> None:
     )
     if moved.rowcount == 0:  # the row was removed by hand: start again
         connection.execute(
-            _insert(connection, m.REVISION).values(id=1, value=1).on_conflict_do_nothing()
+            dialect_insert(connection, m.REVISION).values(id=1, value=1).on_conflict_do_nothing()
         )
 
 
@@ -334,7 +334,7 @@ def endpoint_ids(connection: Connection, keys: Sequence[_EndpointKey]) -> dict[_
     """The ids of these endpoints, created where missing."""
     table = m.ENDPOINTS
     connection.execute(
-        _insert(connection, table).on_conflict_do_nothing(),
+        dialect_insert(connection, table).on_conflict_do_nothing(),
         [{"hostname": host, "service_type": kind} for host, kind in sorted(keys)],
     )
     found = connection.execute(
@@ -445,7 +445,9 @@ def settle(connection: Connection, vo: str, days: Iterable[date], at: datetime) 
     settlement (two reports at once settle it once)."""
     rows = [{"vo": vo, "day": day, "settled_at": at} for day in days]
     if rows:
-        connection.execute(_insert(connection, m.SETTLED_DAYS).on_conflict_do_nothing(), rows)
+        connection.execute(
+            dialect_insert(connection, m.SETTLED_DAYS).on_conflict_do_nothing(), rows
+        )
 
 
 def record_rules(connection: Connection, kind: str, name: str, document: Any, at: datetime) -> None:
