@@ -18,16 +18,14 @@ them, without and with the index (the ingest cost of keeping it).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 from bench_ar import START, generate, received  # siblings: this file runs as a script
-from bench_report import stores
+from bench_report import month_arguments, stores
 from bulk_load import load
 
 from vmsam.server.store import Store
@@ -86,18 +84,7 @@ def ingest(store: Store, batches: list[list]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=200)
-    parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--store", default="sqlite,postgresql")
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "VMSAM_TEST_PG", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
-        ),
-        help="PostgreSQL admin URL (a database is created and dropped)",
-    )
-    args = parser.parse_args()
+    args = month_arguments(__doc__)
     begin = datetime(START.year, START.month, START.day, tzinfo=UTC)
     until = begin + timedelta(days=args.days)
     data = generate(args.sites, args.days)

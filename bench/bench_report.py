@@ -127,8 +127,11 @@ def stores(names: list[str], pg_admin: str) -> Iterator[Iterator[tuple[str, str]
         yield ((name, urls[name]) for name in names)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def month_arguments(doc: str | None) -> argparse.Namespace:
+    """The options of the month benchmarks: how many sites and days, which stores, and
+    PostgreSQL's admin URL."""
+    assert doc is not None
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--store", default="sqlite,postgresql")
@@ -139,7 +142,11 @@ def main() -> int:
         ),
         help="PostgreSQL admin URL (a database is created and dropped)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = month_arguments(__doc__)
     end = START + timedelta(days=args.days - 1)
     now = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
 

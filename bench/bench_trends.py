@@ -18,9 +18,7 @@ down by), and then, each time in a new interpreter with a new Store, times end t
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from bench_ar import START, VO, generate  # siblings: this file runs as a script
-from bench_report import forget, report, stores
+from bench_report import forget, month_arguments, report, stores
 from bulk_load import load
 
 from vmsam.server.store import Store, _models
@@ -108,18 +106,7 @@ def row(store: str, label: str, figures: dict[str, float], floor: float) -> None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=200)
-    parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--store", default="sqlite,postgresql")
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "VMSAM_TEST_PG", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
-        ),
-        help="PostgreSQL admin URL (a database is created and dropped)",
-    )
-    args = parser.parse_args()
+    args = month_arguments(__doc__)
     end = START + timedelta(days=args.days - 1)
     now = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     clock = time.perf_counter()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from vmsam.server.activity import idle_periods
 from vmsam.server.reports import MAX_DAYS, resolve_vo
 from vmsam.server.store import PRUNED, Actor, Recomputation, Store, UnknownRecomputation
 from vmsam.shared.config import RecomputationSettings
@@ -92,8 +93,6 @@ def idle_sites(
     ``vmsam vacmon``) and none was seen alive: the site went MISSING for want of VMs, not
     of health. A period in which one space is idle and another ran is none: a
     recomputation covers a whole site, and the running space's figures must count."""
-    from vmsam.server.activity import idle_periods  # VacMon's part; not every store has it
-
     found = []
     for vo in store.vos():
         spaces: dict[str, set[str]] = {}

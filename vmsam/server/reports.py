@@ -8,10 +8,11 @@ failures stay ``StoreError`` (the caller may retry), never a ReportError.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -184,6 +185,8 @@ class _Period:
     end: date
     vo: str
     now: datetime
+    # the settlements of its closed days, once known (``settled_rules``)
+    settled: Mapping[date, datetime] | None = field(default=None, compare=False)
 
     def bounds(self) -> tuple[datetime, datetime]:
         """[begin, until): from 00:00 of the start to the end of the last day, or now."""
@@ -209,7 +212,11 @@ class _Period:
             end=until,
             vo=self.vo,
             restatus=thresholds,
-            settled=settled_rules(store, self.vo, self.start, self.end, self.now),
+            settled=(
+                self.settled
+                if self.settled is not None
+                else settled_rules(store, self.vo, self.start, self.end, self.now)
+            ),
             **where,
         )
         if loaded.unjudged:
@@ -252,12 +259,13 @@ def settled_rules(
 
 
 def _runs(store: Store, profiles: Profiles | None, period: _Period) -> list[tuple[Engine, _Period]]:
-    """``profile_runs`` of a period."""
+    """``profile_runs`` of a period, each run knowing the settlements."""
+    runs, settled = profile_runs(
+        store, profiles, vo=period.vo, first=period.start, last=period.end, now=period.now
+    )
     return [
-        (engine, _Period(first, last, period.vo, period.now))
-        for engine, first, last in profile_runs(
-            store, profiles, vo=period.vo, first=period.start, last=period.end, now=period.now
-        )
+        (engine, _Period(first, last, period.vo, period.now, settled))
+        for engine, first, last in runs
     ]
 
 
@@ -269,11 +277,12 @@ def profile_runs(
     first: date,
     last: date,
     now: datetime,
-) -> list[tuple[Engine, date, date]]:
+) -> tuple[list[tuple[Engine, date, date]], dict[date, datetime]]:
     """Days ``first`` to ``last`` in runs that share their profiles, each with its engine: a
     settled day's are the version of the profiles (by name) in force at its settlement,
     the oldest one kept when it settled before any; an open day's are ``profiles``. Each
-    version is kept (``rule_versions``) the first time it is used, before any day settles."""
+    version is kept (``rule_versions``) the first time it is used, before any day settles.
+    With them, the settlements (``settled_rules``), for the loads to reuse."""
     current = profiles if profiles is not None else load_profiles()
     versions = store.rule_versions(
         _PROFILES_RULES, current.name, current.documents, datetime.now(UTC)
@@ -298,7 +307,7 @@ def profile_runs(
     return [
         (engines.setdefault(fingerprint, Engine(built[fingerprint])), start, end)
         for fingerprint, start, end in runs
-    ]
+    ], settled
 
 
 def ar_document(
@@ -375,7 +384,7 @@ def _kept(
     if not kept:  # it was not there yet: its days before it joined are computed (MISSING)
         return kept, period
     rest = max(pruned) + timedelta(days=1)
-    return kept, _Period(rest, period.end, period.vo, period.now)
+    return kept, dataclasses.replace(period, start=rest)
 
 
 def _site_days(
@@ -677,7 +686,7 @@ def _every_site(store: Store, engine: Engine, period: _Period) -> dict[date, lis
         _computed(
             store,
             engine,
-            _Period(missing[0], missing[-1], period.vo, period.now),
+            dataclasses.replace(period, start=missing[0], end=missing[-1]),
             source,
             only=missing,
         )

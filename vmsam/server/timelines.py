@@ -22,7 +22,7 @@ from vmsam.server.availability import (
     Timeline,
     epoch,
 )
-from vmsam.server.reports import parse_day, profile_runs, resolve_vo, settled_rules
+from vmsam.server.reports import parse_day, profile_runs, resolve_vo
 from vmsam.server.store import PRUNED, Recomputation, ResultTimelineRow, StatusInput, Store
 from vmsam.shared.errors import ReportError
 from vmsam.shared.messages import format_timestamp
@@ -356,6 +356,7 @@ def status_document(
         )
     # results after now change nothing: the current day ends at now
     until = min(midnight(last) + timedelta(days=1), moment)
+    runs, settled = profile_runs(store, profiles, vo=chosen_vo, first=rest, last=last, now=moment)
     loaded = store.status_input(
         start=midnight(rest),
         end=until,
@@ -363,9 +364,8 @@ def status_document(
         site=site,
         endpoint=endpoint,
         service_type=service_type,
-        settled=settled_rules(store, chosen_vo, rest, last, moment),
+        settled=settled,
     )
-    runs = profile_runs(store, profiles, vo=chosen_vo, first=rest, last=last, now=moment)
     sites = {site} if site is not None else {member.site for member in loaded.members}
     applied = [
         r
