@@ -1,8 +1,9 @@
 """Consume rate of ``vmsam consume`` against a bare stomp.py client on the same broker.
 
 Starts a private ActiveMQ and, in each run, fills a queue with N valid WLCG records of 1 KB
-(distinct VM UUIDs and timestamps: N distinct results), then drains it, refilling it before
-each of:
+(distinct VM UUIDs and timestamps: N distinct results, in 20 series, each result newer than
+the one before it in its series; with ``--late`` each older), then drains it, refilling it
+before each of:
 
 1. bare: a stomp.py ``Connection12`` (TCP_NODELAY, ``auto_decode=False``) that acks each
    message (``client-individual``, one ACK sent from the listener), with the consumer's
@@ -21,7 +22,7 @@ results with N distinct VM UUIDs and no dead letter (exactly once). The table gi
 median of the runs, the ratio column the median of each run's ratio to the bare client of
 the same run. PostgreSQL databases are created for the run and dropped after it.
 
-    .venv/bin/python -m bench.bench_consume [-n 50000] [--runs 3] [--pg ADMIN_URL]
+    .venv/bin/python -m bench.bench_consume [-n 50000] [--runs 3] [--pg ADMIN_URL] [--late]
 """
 
 from __future__ import annotations
@@ -68,11 +69,14 @@ LABELS = {
 }
 
 
-def bodies(count: int) -> list[str]:
-    """``count`` distinct results of ``SIZE`` bytes each, within ARGO's age window."""
+def bodies(count: int, *, late: bool = False) -> list[str]:
+    """``count`` distinct results of ``SIZE`` bytes each, within ARGO's age window, in 20
+    series: each newer than the one before it in its series, as VMs publish them, or with
+    ``late`` each older (every result late: the writer judges its series again around it)."""
     now = datetime.now(UTC).replace(microsecond=0)
     out = []
-    for i in range(count):
+    for n in range(count):
+        i = n if late else count - 1 - n
         space = f"vac{i % 20:02d}.example.ac.uk"
         result = messages.MetricResult(
             service_uri=space,
@@ -81,7 +85,7 @@ def bodies(count: int) -> list[str]:
             site_name=f"UKI-BENCH-{i % 5}",
             status=messages.STATUSES[i % 4],
             metric_name=f"org.lhcb.WN-{('cvmfs', 'middleware', 'scratch', 'mjf')[i % 4]}",
-            summary=f"OK - bench message {i:06d}",
+            summary=f"OK - bench message {n:06d}",
             gathered_at=f"vm{i:06d}.{space}",
             timestamp=now - timedelta(seconds=i % 86_400),
             service_type="uk.ac.gridpp.vac",
@@ -258,8 +262,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=50_000, help="messages (default 50000)")
     parser.add_argument("--runs", type=int, default=3, help="runs, the median is shown (3)")
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL server (admin URL)")
+    parser.add_argument(
+        "--late",
+        action="store_true",
+        help="every result older than the one before it in its series (the writer's worst case)",
+    )
     args = parser.parse_args()
-    records = bodies(args.n)
+    records = bodies(args.n, late=args.late)
     figures = Figures()
     with ActiveMQ() as broker:
         # warm the broker's JIT so that the first measured side is not penalised

@@ -21,6 +21,7 @@ TABLES = (
     "rule_versions",
     "dead_letters",
     "series",
+    "status_changes",
     "results",
     "memberships",
     "endpoints",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,10 +16,19 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tests.store.conftest import TABLES
-from vmsam.server.store import Store, StoreError
+from tests.store.conftest import TABLES, result
+from vmsam.server.store import Received, Store, StoreError
 from vmsam.server.store._engine import MIGRATIONS, current_revision, downgrade, upgrade
-from vmsam.server.store._models import DOWNTIME_VERSIONS, DOWNTIMES, ENDPOINTS, Base
+from vmsam.server.store._models import (
+    DOWNTIME_VERSIONS,
+    DOWNTIMES,
+    ENDPOINTS,
+    RESULTS,
+    SERIES,
+    SITES,
+    STATUS_CHANGES,
+    Base,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -179,3 +188,64 @@ def test_downtimes_stored_before_versions_become_their_first_versions(empty_url)
         ).all()
     engine.dispose()
     assert [tuple(row) for row in versions] == [(7, start, end, declared, None)]
+
+
+def test_results_stored_before_0010_are_judged_into_status_changes(empty_url):
+    engine = sa.create_engine(empty_url)
+    upgrade(engine, "0009")
+    day = datetime(2024, 3, 5, tzinfo=UTC)
+    # OK, OK (a repeat), CRITICAL, then OK the next day: all but the repeat are changes
+    history = [(0, "OK"), (1, "OK"), (2, "CRITICAL"), (25, "OK")]
+    with engine.begin() as connection:
+        connection.execute(sa.insert(SITES), {"id": 1, "name": "SITE-A"})
+        connection.execute(
+            sa.insert(ENDPOINTS),
+            {"id": 1, "hostname": "vac01.example.org", "service_type": "uk.ac.gridpp.vac"},
+        )
+        connection.execute(sa.insert(SERIES).values(endpoint_id=1, metric="org.lhcb.WN-cvmfs"))
+        connection.execute(
+            sa.insert(RESULTS),
+            [
+                {
+                    "endpoint_id": 1,
+                    "site_id": 1,
+                    "metric": "org.lhcb.WN-cvmfs",
+                    "vo": "lhcb",
+                    "status": status,
+                    "timestamp": day + timedelta(hours=hour),
+                    "gathered_at": f"vm{hour}",
+                    "vm_uuid": f"vm{hour}",
+                    "machinetype": "pilot",
+                    "summary": "",
+                    "details": "",
+                    "received_at": day,
+                }
+                for hour, status in history
+            ],
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        changes = connection.execute(
+            sa.select(STATUS_CHANGES.c.timestamp, STATUS_CHANGES.c.status).order_by(
+                STATUS_CHANGES.c.timestamp
+            )
+        ).all()
+        head = connection.execute(
+            sa.select(SERIES.c.head_timestamp, SERIES.c.head_status, SERIES.c.head_paired)
+        ).one()
+    engine.dispose()
+    assert [(row.timestamp - day, row.status) for row in changes] == [
+        (timedelta(hours=hour), status) for hour, status in history if hour != 1
+    ]
+    assert tuple(head) == (day + timedelta(hours=25), "OK", False)
+    # the next result is judged against the newest one the migration kept
+    with Store(empty_url) as store:
+        later = result(
+            host="vac01.example.org", site="SITE-A", status="CRITICAL", at=day + timedelta(hours=26)
+        )
+        store.save([Received(b"{}", {}, later.timestamp, result=later)])
+        loaded = store.timeline_input(start=day, end=day + timedelta(days=2), vo="lhcb")
+    assert [(r.timestamp - day, r.status) for r in sorted(loaded.results)][-2:] == [
+        (timedelta(hours=25), "OK"),
+        (timedelta(hours=26), "CRITICAL"),
+    ]

@@ -435,6 +435,9 @@ class Engine:
     ) -> dict[tuple[str, str, str], _Series]:
         wanted = {(*key, metric) for key, names in metrics.items() for metric in names}
         collected: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+        # the store hands many samples the same timestamp object (and a datetime keeps its
+        # hash): each is converted once
+        seconds: dict[datetime, int] = {}
         for sample in samples:
             key = (sample.endpoint, sample.service_type, sample.metric)
             if key not in wanted:
@@ -445,7 +448,11 @@ class Engine:
                     f"result of {sample.metric} on {sample.endpoint} at {sample.timestamp}"
                     f" has unknown status {sample.status!r}"
                 )
-            collected.setdefault(key, []).append((epoch(sample.timestamp), state))
+            moment = sample.timestamp
+            second = seconds.get(moment)
+            if second is None:
+                second = seconds[moment] = epoch(moment)
+            collected.setdefault(key, []).append((second, state))
         series = {}
         for key, points in collected.items():
             points.sort()

@@ -11,11 +11,19 @@ from sqlalchemy.engine import Connection
 
 from vmsam.server.store import _models as m
 from vmsam.server.store._records import StoredFigures
+from vmsam.server.store._write import Bulk, bulk_insert
 
 PRUNED = "pruned"
 _FIGURES = m.DAILY_FIGURES
 _DAYS = m.FIGURED_DAYS
 _COLUMNS = StoredFigures._fields
+# a month of every site's and endpoint's days is tens of thousands of rows: inserted in
+# bulk, as the writer inserts results
+_FIGURE_ROWS = Bulk("daily_figures", ("source", "vo", *_COLUMNS), "")
+
+
+def _unchanged(day: date) -> date:
+    return day
 
 
 def _midnight(day: date) -> datetime:
@@ -90,9 +98,10 @@ def replace_days(
                 table.c.source == source, table.c.vo == vo, table.c.day.in_(chosen)
             )
         )
-    rows = [{"source": source, "vo": vo, **row._asdict()} for row in figures]
-    if rows:
-        connection.execute(sa.insert(_FIGURES), rows)
+    day_value = _FIGURES.c.day.type.bind_processor(connection.dialect) or _unchanged
+    bulk_insert(
+        connection, _FIGURE_ROWS, [(source, vo, day_value(row.day), *row[1:]) for row in figures]
+    )
     connection.execute(
         sa.insert(_DAYS),
         [
@@ -121,6 +130,8 @@ def remove_results(connection: Connection, before: date, kept_from: datetime) ->
     removed = connection.execute(
         sa.delete(m.RESULTS).where(m.RESULTS.c.timestamp < kept_from)
     ).rowcount
+    # the first result of each day is a kept change: what stays still starts with one
+    connection.execute(sa.delete(m.STATUS_CHANGES).where(m.STATUS_CHANGES.c.timestamp < kept_from))
     connection.execute(
         sa.insert(m.PRUNES).values(
             before=before, pruned_at=datetime.now(UTC), results_removed=removed

@@ -140,6 +140,39 @@ class Series(Base):
 
     endpoint_id: Mapped[int] = mapped_column(sa.ForeignKey("endpoints.id"), primary_key=True)
     metric: Mapped[str] = mapped_column(_Key, primary_key=True)
+    # its newest result, against which the writer judges the next one (_changes); NULL
+    # until the series' first result is judged
+    head_timestamp: Mapped[datetime | None]
+    head_gathered_at: Mapped[str | None] = mapped_column(_Key)
+    head_vm_uuid: Mapped[str | None] = mapped_column(_Key)
+    head_status: Mapped[str | None] = mapped_column(sa.String(16))
+    head_site_id: Mapped[int | None]
+    head_vo: Mapped[str | None] = mapped_column(_Key)
+    # whether it shares its second with the result before it
+    head_paired: Mapped[bool | None]
+
+
+class StatusChange(Base):
+    """A result the A/R engine cannot do without (_changes), its key and what the engine
+    reads of it: a month's report reads these instead of every result. Keyed by time first,
+    so that a period is one range of the key."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("timestamp", "endpoint_id", "metric", "gathered_at", "vm_uuid"),
+        sa.Index(None, "site_id", "timestamp"),
+        sa.Index(None, "endpoint_id", "timestamp"),
+        {"sqlite_with_rowid": False},
+    )
+
+    timestamp: Mapped[datetime]
+    endpoint_id: Mapped[int]
+    metric: Mapped[str] = mapped_column(_Key)
+    gathered_at: Mapped[str] = mapped_column(_Key)
+    vm_uuid: Mapped[str] = mapped_column(_Key)
+    vo: Mapped[str] = mapped_column(_Key)
+    site_id: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
 
 
 class DeadLetter(Base):
@@ -410,6 +443,7 @@ ENDPOINTS = cast(sa.Table, Endpoint.__table__)
 MEMBERSHIPS = cast(sa.Table, Membership.__table__)
 RESULTS = cast(sa.Table, Result.__table__)
 SERIES = cast(sa.Table, Series.__table__)
+STATUS_CHANGES = cast(sa.Table, StatusChange.__table__)
 DEAD_LETTERS = cast(sa.Table, DeadLetter.__table__)
 DOWNTIMES = cast(sa.Table, Downtime.__table__)
 DOWNTIME_VERSIONS = cast(sa.Table, DowntimeVersion.__table__)

@@ -3,9 +3,11 @@ the A/R engine."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import groupby
 from typing import Any, Protocol
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from vmsam.server.store import _models as m
+from vmsam.server.store._changes import Point, kept
 from vmsam.server.store._records import (
     SEVERITY,
     AuditEntry,
@@ -59,6 +62,7 @@ E = m.ENDPOINTS
 S = m.SITES
 MEMBERS = m.MEMBERSHIPS
 SERIES = m.SERIES
+C = m.STATUS_CHANGES
 DOWNTIMES = m.DOWNTIMES
 LETTERS = m.DEAD_LETTERS
 AUDIT = m.AUDIT
@@ -497,90 +501,31 @@ def perf_data(
     return [PerfRow(*row) for row in connection.execute(query)]
 
 
-def _second(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
-    """The whole second a stored timestamp falls in (the engine's unit), for comparing."""
-    if dialect.name == "sqlite":
-        # microseconds since the epoch; results before 1970 are outside ARGO's age window
-        return sa.type_coerce(moment, sa.BigInteger()) // 1_000_000
-    return sa.func.date_trunc("second", moment)
-
-
-def _day(dialect: sa.Dialect, moment: Any) -> sa.ColumnElement[Any]:
-    """The UTC day a stored timestamp falls in, for comparing."""
-    if dialect.name == "sqlite":
-        return sa.type_coerce(moment, sa.BigInteger()) // 86_400_000_000
-    return sa.func.date_trunc("day", sa.func.timezone("UTC", moment))
-
-
-def _status_changes(
+def _changes_query(
     dialect: sa.Dialect,
     conditions: Sequence[sa.ColumnElement[bool]],
     extra: Sequence[sa.Column[Any]] = (),
 ) -> sa.Select[Any]:
-    """The rows matching ``conditions`` that the A/R engine cannot do without, found by the
-    database with window functions over each (endpoint, metric) in time order.
-
-    A row is dropped when it repeats the status of the row before it, of the same site and
-    the same UTC day, and neither shares its second with another row nor follows a second
-    holding several: such a row changes no timeline (results of one second combine with
-    AND, so those are all kept), and the first row of each day is kept, which is what
-    decides whether the next day starts with a carried-over status or MISSING. A row next
-    to one of another site is kept too, so that the rows of each site alone still hold
-    their changes. tests/store/test_status_changes.py checks that the engine gives the
-    same figures on these rows as on all of them. The ``extra`` columns of the results
-    come after the others, and choose no row."""
-
-    # the order of the results' unique key, whose index then serves the window unsorted;
-    # how rows of one timestamp are ordered keeps or drops none (all of them are kept)
-    def in_order(function: sa.FunctionElement[Any]) -> sa.Over[Any]:
-        return function.over(
-            partition_by=(R.c.endpoint_id, R.c.metric),
-            order_by=(R.c.timestamp, R.c.gathered_at, R.c.vm_uuid),
-        )
-
-    # the window carries the raw timestamps (microseconds on SQLite): cheap to copy and to
-    # compare; seconds and days are worked out only where the filter needs them
-    stamp = sa.type_coerce(R.c.timestamp, m.UTCDateTime().load_dialect_impl(dialect))
-    ordered = (
-        sa.select(
-            R.c.endpoint_id,
-            R.c.metric,
-            R.c.vo,
-            R.c.site_id,
-            stamp.label("stamp"),
-            R.c.status,
-            in_order(sa.func.lag(R.c.status)).label("previous_status"),
-            in_order(sa.func.lag(stamp, type_=stamp.type)).label("previous"),
-            in_order(sa.func.lag(stamp, 2, type_=stamp.type)).label("before_previous"),
-            in_order(sa.func.lead(stamp, type_=stamp.type)).label("next"),
-            in_order(sa.func.lag(R.c.site_id)).label("previous_site"),
-            in_order(sa.func.lead(R.c.site_id)).label("next_site"),
-            *extra,
-        )
-        .where(*conditions)
-        .subquery("ordered")
+    """The status changes kept as the results were written (_changes) matching
+    ``conditions`` (on status_changes), with their timestamps as the driver gives them (the
+    caller converts each distinct one once); with ``extra`` columns of their results."""
+    c = C.c
+    stamp = sa.type_coerce(c.timestamp, m.UTCDateTime().load_dialect_impl(dialect))
+    query = sa.select(c.endpoint_id, c.metric, c.vo, c.site_id, stamp, c.status, *extra).where(
+        *conditions
     )
-    row = ordered.c
-    second = _second(dialect, row.stamp)
-    previous_second = _second(dialect, row.previous)
-    return sa.select(
-        row.endpoint_id,
-        row.metric,
-        row.vo,
-        row.site_id,
-        row.stamp,
-        row.status,
-        *(ordered.c[column.name] for column in extra),
-    ).where(
-        sa.or_(
-            row.previous_status.is_(None),
-            row.status != row.previous_status,
-            _day(dialect, row.previous) != _day(dialect, row.stamp),
-            previous_second == second,
-            _second(dialect, row.next) == second,
-            _second(dialect, row.before_previous) == previous_second,
-            row.previous_site != row.site_id,
-            row.next_site != row.site_id,
+    if not extra:
+        return query
+    return query.select_from(
+        C.join(
+            R,
+            sa.and_(
+                R.c.endpoint_id == c.endpoint_id,
+                R.c.metric == c.metric,
+                R.c.timestamp == c.timestamp,
+                R.c.gathered_at == c.gathered_at,
+                R.c.vm_uuid == c.vm_uuid,
+            ),
         )
     )
 
@@ -588,8 +533,8 @@ def _status_changes(
 def _ordered_rows(
     connection: Connection, conditions: Sequence[sa.ColumnElement[bool]], covered: list[str]
 ) -> sa.Select[Any]:
-    """Every row matching ``conditions`` in the order of ``_status_changes``' window, with
-    the perfdata of the ``covered`` metrics (NULL for the others: not worth carrying)."""
+    """Every row matching ``conditions`` in the order of its series, with the perfdata of
+    the ``covered`` metrics (NULL for the others: not worth carrying)."""
     perf = sa.case((R.c.metric.in_(covered), R.c.perf_data), else_=sa.null()) if covered else None
     return (
         sa.select(
@@ -622,36 +567,14 @@ class _Derived:
         return derived
 
 
-def _changes(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """The rows of one (endpoint, metric), in time order, that ``_status_changes`` would
-    keep, judged on their (derived) status: ``(site_id, moment, status, ...)`` each."""
-    seconds = [row[1].replace(microsecond=0) for row in rows]
-    last = len(rows) - 1
-    for i, row in enumerate(rows):
-        if i == 0:
-            yield row
-            continue
-        previous = rows[i - 1]
-        if (
-            row[2] != previous[2]
-            or row[1].date() != previous[1].date()
-            or seconds[i - 1] == seconds[i]
-            or (i < last and seconds[i + 1] == seconds[i])
-            or (i > 1 and seconds[i - 2] == seconds[i - 1])
-            or previous[0] != row[0]
-            or (i < last and rows[i + 1][0] != row[0])
-        ):
-            yield row
-
-
 def _derived_changes(
     connection: Connection,
     conditions: Sequence[sa.ColumnElement[bool]],
     derived: _Derived,
 ) -> Iterable[tuple[int, str, str, int, datetime, str]]:
     """With a threshold profile the stored statuses are not the ones that count, so the
-    database cannot tell which rows change something: every row is read in order, its
-    status derived, and the changes found here with the same rule."""
+    stored changes do not tell which rows change something: every row is read in order,
+    its status derived, and the changes found here with the writer's rule."""
     covered = [
         metric
         for metric in connection.execute(sa.select(SERIES.c.metric).distinct()).scalars()
@@ -661,12 +584,13 @@ def _derived_changes(
         _ordered_rows(connection, conditions, covered)
     )
     for (endpoint_id, metric), series in groupby(rows, key=lambda row: (row[0], row[1])):
-        judged = [
-            (site_id, stamp, derived.status(metric, status, perf), row_vo)
+        points = [
+            Point(stamp, "", "", derived.status(metric, status, perf), site_id, row_vo)
             for _, _, row_vo, site_id, stamp, status, perf in series
         ]
-        for site_id, moment, status, row_vo in _changes(judged):
-            yield endpoint_id, metric, row_vo, site_id, moment, status
+        for i in kept(points):
+            point = points[i]
+            yield endpoint_id, metric, point.vo, point.site_id, point.timestamp, point.status
 
 
 def _members(connection: Connection, conditions: Sequence[sa.ColumnElement[bool]]) -> list[Member]:
@@ -699,6 +623,7 @@ def _site_names(connection: Connection) -> dict[int, str]:
 
 
 def _period_conditions(
+    table: sa.Table,
     *,
     start: datetime,
     end: datetime,
@@ -707,29 +632,66 @@ def _period_conditions(
     endpoint: str | None,
     service_type: str | None,
 ) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
-    """What the results (from ``start`` - 1 day, for the carry-over, to ``end``) and the
-    memberships of a period's load must match."""
+    """What the rows of ``table`` (results or status changes: from midnight of the day
+    before ``start``, for the carry-over, to ``end``) and the memberships of a period's
+    load must match. From midnight: the first result of a day is a kept change, so that
+    every series starts with one."""
     if end <= start:
         raise ValueError("the end of the period must come after its start")
     try:
-        since = start - _CARRY_OVER
+        since = datetime.combine(start.astimezone(UTC).date(), time(), UTC) - _CARRY_OVER
     except OverflowError:
         raise ValueError("the start of the period is out of range") from None
+    rows = table.c
     conditions: list[sa.ColumnElement[bool]] = [
-        R.c.timestamp >= since,
-        R.c.timestamp < end,
+        rows.timestamp >= since,
+        rows.timestamp < end,
     ]
     member_conditions: list[sa.ColumnElement[bool]] = []
     if vo is not None:
-        conditions.append(_equals(R.c.vo, vo))
+        conditions.append(_equals(rows.vo, vo))
         member_conditions.append(_equals(MEMBERS.c.vo, vo))
     if site is not None:
-        conditions.append(R.c.site_id == _site_id(site))
+        conditions.append(rows.site_id == _site_id(site))
         member_conditions.append(MEMBERS.c.site_id == _site_id(site))
     if endpoint is not None:
-        conditions.append(R.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
+        conditions.append(rows.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
         member_conditions.append(MEMBERS.c.endpoint_id.in_(_endpoint_ids(endpoint, service_type)))
     return conditions, member_conditions
+
+
+def _timeline_rows(
+    rows: Iterable[tuple[Any, ...]],
+    endpoints: Mapping[int, tuple[str, str]],
+    site_names: Mapping[int, str],
+    *,
+    convert: bool,
+    dialect: sa.Dialect,
+) -> list[TimelineRow]:
+    """The engine's rows of ``(endpoint id, metric, vo, site id, timestamp, status)``;
+    ``convert``: the timestamps are the driver's. The hot loop of a month's load (hundreds
+    of thousands of rows): each distinct timestamp is converted once and the names of each
+    series are looked up once, so the rows share their objects."""
+    utc = m.UTCDateTime()
+    moments: dict[Any, datetime] = {}
+    names: dict[tuple[int, str, str, int], tuple[str, ...]] = {}
+    statuses: dict[str, str] = {}
+    share = statuses.setdefault
+    row = tuple.__new__
+    results: list[TimelineRow] = []
+    append = results.append
+    for endpoint_id, metric, row_vo, site_id, stamp, status in rows:
+        moment = moments.get(stamp)
+        if moment is None:
+            moment = moments[stamp] = (
+                utc.process_result_value(stamp, dialect) if convert else stamp  # type: ignore[assignment]
+            )
+        key = (endpoint_id, metric, row_vo, site_id)
+        named = names.get(key)
+        if named is None:
+            named = names[key] = (*endpoints[endpoint_id], metric, row_vo, site_names[site_id])
+        append(row(TimelineRow, (*named, moment, share(status, status))))
+    return results
 
 
 def _prepare_sort(connection: Connection) -> None:
@@ -757,48 +719,30 @@ def timeline_input(
     settlement."""
     endpoints = _endpoint_names(connection)
     site_names = _site_names(connection)
+    derived = _Derived(restatus) if restatus is not None else None
+    table = R if derived is not None else C
     conditions, member_conditions = _period_conditions(
-        start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
+        table, start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
     )
     _prepare_sort(connection)
-    derived = _Derived(restatus) if restatus is not None else None
-    utc = m.UTCDateTime()
     dialect = connection.dialect
     rows: Iterable[tuple[Any, ...]]
-    if derived is None:
-        rows = connection.execution_options(yield_per=_CHUNK).execute(
-            _status_changes(connection.dialect, conditions)
-        )
-    else:
-        # their timestamps come as datetimes already: the changes were found on them
-        rows = _derived_changes(connection, conditions, derived)
-    # the hot loop of a month's load (hundreds of thousands of rows): no type processing per
-    # row; each distinct timestamp is converted once and each distinct string kept once, so
-    # the rows share their objects
-    moments: dict[Any, datetime] = {}
-    shared: dict[str, str] = {}
-    share = shared.setdefault
-    row = tuple.__new__
-    results: list[TimelineRow] = []
-    append = results.append
-    for endpoint_id, metric, row_vo, site_id, stamp, status in rows:
-        moment = moments.get(stamp)
-        if moment is None:
-            moment = moments[stamp] = (
-                stamp if derived is not None else utc.process_result_value(stamp, dialect)  # type: ignore[assignment]
+    with contextlib.ExitStack() as stack:
+        if derived is None:
+            found = stack.enter_context(
+                connection.execute(_changes_query(connection.dialect, conditions))
             )
-        append(
-            row(
-                TimelineRow,
-                (
-                    *endpoints[endpoint_id],
-                    share(metric, metric),
-                    share(row_vo, row_vo),
-                    site_names[site_id],
-                    moment,
-                    share(status, status),
-                ),
-            )
+            # the driver's own rows, a chunk at a time: this query's values need no type
+            # processing (its timestamps are converted below, each distinct one once). Not
+            # streamed: SQLAlchemy's buffer of a streamed result would hold rows back from
+            # the cursor; psycopg keeps a month's changes compactly in libpq's memory
+            cursor = found.cursor
+            rows = itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(_CHUNK), []))
+        else:
+            # their timestamps come as datetimes already: the changes were found on them
+            rows = _derived_changes(connection, conditions, derived)
+        results = _timeline_rows(
+            rows, endpoints, site_names, convert=derived is None, dialect=dialect
         )
 
     found_members = _members(connection, member_conditions)
@@ -835,7 +779,7 @@ def status_input(
     endpoints = _endpoint_names(connection)
     site_names = _site_names(connection)
     conditions, member_conditions = _period_conditions(
-        start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
+        C, start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
     )
     _prepare_sort(connection)
     utc = m.UTCDateTime()
@@ -851,7 +795,7 @@ def status_input(
             *details,
         )
         for endpoint_id, metric, row_vo, site_id, stamp, status, *details in connection.execute(
-            _status_changes(dialect, conditions, _DETAILS)
+            _changes_query(dialect, conditions, _DETAILS)
         )
     ]
     overlapping = downtimes_in_force(

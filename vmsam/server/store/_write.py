@@ -1,19 +1,22 @@
 """Writing: a batch of received messages in one transaction (downtimes: _downtimes).
 
 Speed comes from one bulk insert of the results, handed to the driver as plain tuples
-(SQLite: sqlite3's executemany; PostgreSQL: a COPY into a temporary table and one INSERT ..
+(SQLite: INSERTs of many rows; PostgreSQL: a COPY into a temporary table and one INSERT ..
 SELECT), and from caching in memory what is already in the database (the ids of sites and
 endpoints, membership dates, the known series), so that a batch of known endpoints costs one
-insert of results and, when there are any, one of dead letters. The caches are filled only
-after a commit, so a rolled-back batch leaves nothing stale.
+insert of results, the reading and writing of its series' newest results, one insert of the
+status changes it makes (_changes) and, when there are any, one of dead letters. The caches
+are filled only after a commit, so a rolled-back batch leaves nothing stale.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from vmsam.server.store import _changes
 from vmsam.server.store import _models as m
+from vmsam.server.store._changes import Point
 from vmsam.server.store._engine import WRITE, translated
 from vmsam.server.store._records import (
     Actor,
@@ -54,27 +59,59 @@ _ROW = (
     "signature",
     "signer",
 )
-_COLUMNS = ", ".join(f'"{name}"' for name in _ROW)
+_CHANGE_ROW = (
+    "timestamp",
+    "endpoint_id",
+    "metric",
+    "gathered_at",
+    "vm_uuid",
+    "vo",
+    "site_id",
+    "status",
+)
+_HEAD_ROW = (
+    "endpoint_id",
+    "metric",
+    "head_timestamp",
+    "head_gathered_at",
+    "head_vm_uuid",
+    "head_status",
+    "head_site_id",
+    "head_vo",
+    "head_paired",
+)
+# a judged series' newest result replaces the one kept before
+_NEW_HEAD = "ON CONFLICT (endpoint_id, metric) DO UPDATE SET " + ", ".join(
+    f"{name} = excluded.{name}" for name in _HEAD_ROW[2:]
+)
+_KEEP = "ON CONFLICT DO NOTHING"
 # SQLite's path: INSERTs of many rows each (at most _SQLITE_ROWS, and no more parameters
 # than the library allows), handed to the driver as they are
 _SQLITE_ROWS = 500
-_SQLITE_ROW = f"({', '.join('?' * len(_ROW))})"
-# PostgreSQL's path
-_CREATE_INCOMING = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_results ON COMMIT DELETE ROWS"  # noqa: S608
-    f" AS SELECT {_COLUMNS} FROM results WITH NO DATA"
-)
-# binary: psycopg writes a row in 0.4 us instead of 2 (text quotes every value); binary COPY
-# wants each value in its column's exact type (_copy_types)
-_COPY_INCOMING = f"COPY incoming_results ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_MOVE_INCOMING = (
-    f"INSERT INTO results ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming_results"  # noqa: S608
-    " ON CONFLICT DO NOTHING"
-)
-
 _EndpointKey = tuple[str, str]  # hostname, service type
 _MemberKey = tuple[int, int, str]  # endpoint id, site id, VO
 _SeriesKey = tuple[int, str]  # endpoint id, metric
+
+# the newest result of a series and whether it shares its second with the one before it
+_Head = tuple[Point, bool]
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """A table that batches are inserted into many rows at a time, its columns in the order
+    of the tuples given, and what a row already there does."""
+
+    table: str
+    columns: tuple[str, ...]
+    conflict: str
+
+    def quoted(self) -> str:
+        return ", ".join(f'"{name}"' for name in self.columns)
+
+
+_RESULTS = Bulk("results", _ROW, _KEEP)
+_STATUS_CHANGES = Bulk("status_changes", _CHANGE_ROW, _KEEP)
+_SERIES_HEADS = Bulk("series", _HEAD_ROW, _NEW_HEAD)
 
 
 def dialect_insert(connection: Connection, table: sa.Table) -> Any:
@@ -114,7 +151,6 @@ class Writer:
         self._series: set[_SeriesKey] = set()
         self._moment = _moment_param(engine)
         self._upsert_members = _members_upsert(engine)
-        self._copy_types = _copy_types(engine)
 
     def save(self, batch: Sequence[Received]) -> SaveReport:
         valid: list[tuple[Received, MetricResult]] = []
@@ -160,12 +196,13 @@ class Writer:
         moment = self._moment
         rows: list[tuple[Any, ...]] = []
         members: dict[_MemberKey, datetime] = {}
-        series: set[_SeriesKey] = set()
+        arrivals: dict[_SeriesKey, list[Point]] = {}
         for item, result in valid:
             endpoint_id = endpoint_ids[result.host_name, result.service_type]
             site_id = site_ids[result.site_name]
             vo = result.vo or ""
             timestamp = result.timestamp
+            vm_uuid = result.vm_uuid or ""
             rows.append(
                 (
                     endpoint_id,
@@ -175,7 +212,7 @@ class Writer:
                     result.status,
                     moment(timestamp),
                     result.gathered_at,
-                    result.vm_uuid or "",
+                    vm_uuid,
                     result.vm_machinetype or "",
                     result.summary,
                     result.details,
@@ -189,10 +226,19 @@ class Writer:
             member = (endpoint_id, site_id, vo)
             if member not in members or timestamp < members[member]:
                 members[member] = timestamp
-            series.add((endpoint_id, result.metric_name))
-        stored = _insert_results(connection, rows, self._copy_types)
+            # in the series' order: valid is sorted by identity
+            arrivals.setdefault((endpoint_id, result.metric_name), []).append(
+                Point(timestamp, result.gathered_at, vm_uuid, result.status, site_id, vo)
+            )
+        keys = sorted(arrivals)
+        _take_series_turns(connection, keys)
+        self._save_series(connection, set(keys), pending)
+        heads = _heads(connection, keys)
+        stored = bulk_insert(connection, _RESULTS, rows)
         self._save_members(connection, members, pending)
-        self._save_series(connection, series, pending)
+        changes, new_heads = _judged(connection, arrivals, heads, moment)
+        bulk_insert(connection, _STATUS_CHANGES, changes)
+        bulk_insert(connection, _SERIES_HEADS, new_heads)
         return stored
 
     def _site_ids(
@@ -284,6 +330,180 @@ class Writer:
         )
 
 
+def _take_series_turns(connection: Connection, keys: list[_SeriesKey]) -> None:
+    """Make PostgreSQL's writers of these series take turns until the transaction ends, so
+    that each judges new results against what the other committed: an advisory lock per
+    series (endpoint id, CRC-32 of the metric; the two-key space, apart from take_turns'),
+    taken in one order by every writer, before anything of the series is written."""
+    if connection.dialect.name != "postgresql" or not keys:
+        return
+    locks = sorted(
+        {(endpoint_id, _signed32(zlib.crc32(metric.encode()))) for endpoint_id, metric in keys}
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(e, k) FROM"
+            " (SELECT e, k FROM unnest(%s::integer[], %s::integer[]) AS t(e, k)"
+            " ORDER BY e, k) AS ordered",
+            ([e for e, _ in locks], [k for _, k in locks]),
+        )
+
+
+def _signed32(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value
+
+
+def _heads(connection: Connection, keys: list[_SeriesKey]) -> dict[_SeriesKey, _Head]:
+    """The newest judged result of each of these series (which exist)."""
+    driver = connection.connection.driver_connection
+    columns = ", ".join(_HEAD_ROW)
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    found: list[tuple[Any, ...]] = []
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(
+                f"SELECT {columns} FROM series WHERE (endpoint_id, metric) IN"  # noqa: S608
+                " (SELECT * FROM unnest(%s::integer[], %s::text[]))",
+                ([endpoint_id for endpoint_id, _ in keys], [metric for _, metric in keys]),
+            )
+            found.extend(cursor.fetchall())
+        else:
+            limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+            size = max(1, limit // 2)
+            for start in range(0, len(keys), size):
+                chunk = keys[start : start + size]
+                cursor.execute(
+                    f"SELECT {columns} FROM series WHERE (endpoint_id, metric) IN"  # noqa: S608
+                    f" (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                    [value for key in chunk for value in key],
+                )
+                found.extend(cursor.fetchall())
+    finally:
+        cursor.close()
+    utc = m.UTCDateTime()
+    dialect = connection.dialect
+    heads: dict[_SeriesKey, _Head] = {}
+    for endpoint_id, metric, stamp, gathered_at, vm_uuid, status, site_id, vo, paired in found:
+        if stamp is not None:
+            moment = utc.process_result_value(stamp, dialect)
+            assert moment is not None
+            heads[endpoint_id, metric] = (
+                Point(moment, gathered_at, vm_uuid, status, site_id, vo),
+                bool(paired),
+            )
+    return heads
+
+
+def _judged(
+    connection: Connection,
+    arrivals: dict[_SeriesKey, list[Point]],
+    heads: dict[_SeriesKey, _Head],
+    moment: Callable[[datetime], Any],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The status changes the new results make (rows of status_changes) and the series'
+    new newest results (rows of series). Results newer than their series' newest one (the
+    usual case) are judged against it alone; a series that got an older one is judged again
+    from two results before the new ones to two after them, as the database now holds it."""
+    changes: list[tuple[Any, ...]] = []
+    new_heads: list[tuple[Any, ...]] = []
+    for (endpoint_id, metric), points in arrivals.items():
+        head = heads.get((endpoint_id, metric))
+        if head is None or points[0].order > head[0].order:
+            context = [head[0]] if head is not None else []
+            paired = head[1] if head is not None else False
+            sequence = context + _distinct(points)
+            chosen = _changes.kept(sequence, context=len(context), paired=paired)
+            paired = _changes.paired_last(sequence, paired=paired)
+            moved = True
+        else:
+            sequence, before, moved = _neighbourhood(
+                connection, endpoint_id, metric, points[0], points[-1]
+            )
+            chosen = _changes.kept(sequence, context=before)
+            paired = _changes.paired_last(sequence)
+        for i in chosen:
+            point = sequence[i]
+            changes.append(
+                (
+                    moment(point.timestamp),
+                    endpoint_id,
+                    metric,
+                    point.gathered_at,
+                    point.vm_uuid,
+                    point.vo,
+                    point.site_id,
+                    point.status,
+                )
+            )
+        if not moved:  # the series' newest result stays what it was
+            continue
+        newest = sequence[-1]
+        new_heads.append(
+            (
+                endpoint_id,
+                metric,
+                moment(newest.timestamp),
+                newest.gathered_at,
+                newest.vm_uuid,
+                newest.status,
+                newest.site_id,
+                newest.vo,
+                paired,
+            )
+        )
+    return changes, new_heads
+
+
+def _distinct(points: list[Point]) -> list[Point]:
+    """``points`` (in order) without a repeat of the same result: the first one is stored."""
+    distinct = points[:1]
+    for point in points[1:]:
+        if point.order != distinct[-1].order:
+            distinct.append(point)
+    return distinct
+
+
+def _neighbourhood(
+    connection: Connection, endpoint_id: int, metric: str, first: Point, last: Point
+) -> tuple[list[Point], int, bool]:
+    """The stored results of a series from two before ``first`` to two after ``last`` (the
+    results a new one between them can change), how many come before ``first`` (0 to 2),
+    and whether they reach the series' newest result."""
+    r = m.RESULTS.c
+    order = sa.tuple_(r.timestamp, r.gathered_at, r.vm_uuid)
+    ascending = (r.timestamp, r.gathered_at, r.vm_uuid)
+
+    def place(point: Sequence[Any]) -> sa.Tuple:
+        timestamp, gathered_at, vm_uuid = point
+        return sa.tuple_(
+            sa.bindparam(None, timestamp, type_=m.UTCDateTime()),
+            sa.literal(gathered_at),
+            sa.literal(vm_uuid),
+        )
+
+    series = (r.endpoint_id == endpoint_id, r.metric == metric)
+    before = connection.execute(
+        sa.select(*ascending)
+        .where(*series, order < place(first.order))
+        .order_by(*(column.desc() for column in ascending))
+        .limit(2)
+    ).all()
+    after = connection.execute(
+        sa.select(*ascending)
+        .where(*series, order > place(last.order))
+        .order_by(*ascending)
+        .limit(2)
+    ).all()
+    query = sa.select(*ascending, r.status, r.site_id, r.vo).where(*series).order_by(*ascending)
+    if before:
+        query = query.where(order >= place(before[-1]))
+    if after:
+        query = query.where(order <= place(after[-1]))
+    points = [Point(*row) for row in connection.execute(query)]
+    return points, len(before), len(after) < 2
+
+
 def audited(
     connection: Connection,
     by: Actor,
@@ -373,53 +593,69 @@ def _unchanged(moment: datetime) -> datetime:
     return moment
 
 
-def _copy_types(engine: Engine) -> list[str]:
-    """The PostgreSQL types of a results row, as the model says them (``varchar`` for
+@functools.cache
+def _copy_types(bulk: Bulk) -> list[str]:
+    """The PostgreSQL types of ``bulk``'s row, as the model says them (``varchar`` for
     ``VARCHAR(512)``): psycopg's names for its binary dumpers."""
-    if engine.dialect.name != "postgresql":
-        return []
-    column = m.RESULTS.c
-    return [
-        re.sub(r"\(.*\)", "", column[name].type.compile(dialect=engine.dialect)).lower()
-        for name in _ROW
+    table = m.Base.metadata.tables[bulk.table]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    names = [
+        re.sub(r"\(.*\)", "", table.c[name].type.compile(dialect=dialect)).lower()
+        for name in bulk.columns
     ]
+    # FLOAT(53) is double precision, which psycopg knows as float8
+    return ["float8" if name == "float" else name for name in names]
 
 
-def _insert_results(connection: Connection, rows: list[tuple[Any, ...]], types: list[str]) -> int:
-    """Insert, skipping results already stored; the number inserted. ``types``: the
-    columns' types for PostgreSQL's binary COPY (``_copy_types``)."""
+def bulk_insert(connection: Connection, bulk: Bulk, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` (tuples of the driver's values, in ``bulk``'s columns) into its
+    table as its conflict clause says; the number of rows inserted or changed."""
+    if not rows:
+        return 0
     driver = connection.connection.driver_connection
     if connection.dialect.name != "postgresql":
-        return _insert_sqlite(driver, rows)
+        return _insert_sqlite(driver, bulk, rows)
+    columns = bulk.quoted()
+    incoming = f"incoming_{bulk.table}"
     cursor = driver.cursor()  # type: ignore[union-attr]
     # COPY into a temporary table, then one INSERT .. SELECT: psycopg writes COPY rows in C,
-    # where executemany or arrays cost tens of microseconds per row in Python
+    # where executemany or arrays cost tens of microseconds per row in Python; binary: a
+    # row in 0.4 us instead of 2 (text quotes every value), each value in its exact type
     with cursor:
-        cursor.execute(_CREATE_INCOMING)
-        with cursor.copy(_COPY_INCOMING) as copy:
-            copy.set_types(types)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} ON COMMIT DELETE ROWS"  # noqa: S608
+            f" AS SELECT {columns} FROM {bulk.table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {incoming} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_copy_types(bulk))
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_MOVE_INCOMING)
+        cursor.execute(
+            f"INSERT INTO {bulk.table} ({columns})"  # noqa: S608 - model names only
+            f" SELECT {columns} FROM {incoming} {bulk.conflict}"
+        )
         copied: int = cursor.rowcount
     return copied
 
 
-def _insert_sqlite(driver: Any, rows: list[tuple[Any, ...]]) -> int:
+def _insert_sqlite(driver: Any, bulk: Bulk, rows: Sequence[tuple[Any, ...]]) -> int:
     """One statement for many rows rather than executemany, which runs one step per row and
     gives up the GIL and takes it back at each: with the consumer's I/O thread busy, every
     take-back waits for that thread's turn to end (up to 5 ms)."""
-    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(_ROW)
+    width = len(bulk.columns)
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
     size = max(1, min(_SQLITE_ROWS, limit))
+    one = f"({', '.join('?' * width)})"
+    columns = bulk.quoted()
     cursor = driver.cursor()
     inserted = 0
     try:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             cursor.execute(
-                f"INSERT INTO results ({_COLUMNS}) VALUES "  # noqa: S608 - model names and ?s
-                + ", ".join([_SQLITE_ROW] * len(chunk))
-                + " ON CONFLICT DO NOTHING",
+                f"INSERT INTO {bulk.table} ({columns}) VALUES "  # noqa: S608 - model names and ?s
+                + ", ".join([one] * len(chunk))
+                + f" {bulk.conflict}",
                 [value for row in chunk for value in row],
             )
             # the rows this statement inserted, conflicts excluded
