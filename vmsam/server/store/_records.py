@@ -63,7 +63,9 @@ def storage_problem(result: MetricResult) -> str | None:
     )
     for name, value in keys:
         # UTF-8 spends at most 4 bytes on a character: only a long value needs encoding
-        if len(value) * 4 > MAX_KEY_BYTES and len(value.encode("utf-8")) > MAX_KEY_BYTES:
+        # (surrogatepass: a lone surrogate is refused below with its own reason, not raised)
+        long = len(value) * 4 > MAX_KEY_BYTES
+        if long and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             return f"{name} is longer than {MAX_KEY_BYTES} bytes"
     text = "".join(
         (
