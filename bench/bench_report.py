@@ -11,10 +11,13 @@ cached in memory), asks ``ar_all_document`` for the month and turns it into JSON
 - after it: the report reads the kept figures, for sites, then with spaces too.
 
 Each is timed end to end (request to the last byte of JSON) with the child's peak memory
-(ru_maxrss). The baseline, in the same run: the engine alone on the same month already in
-memory (no store at all), and the rows the store holds against the rows it hands the engine.
+(VmHWM), ``--runs`` times (each cold one from a cold store again): the table gives the
+median time and the highest peak. The baseline, in the same run: the engine alone on the
+same month already in memory (no store at all), and the rows the store holds against the
+rows it hands the engine.
 
     .venv/bin/python bench/bench_report.py [--sites 200] [--days 31] [--store sqlite,postgresql]
+        [--runs 3]
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench_ar import START, VO, generate  # siblings: this file runs as a script
 from bench_store import pg_database
@@ -106,10 +111,33 @@ def nightly(url: str, days: int, now: datetime) -> dict[str, float]:
     return figures
 
 
-def row(store: str, label: str, figures: dict[str, float], floor: float) -> None:
+def repeated(
+    runs: int,
+    measure: Callable[..., dict[str, float]],
+    *args: Any,
+    cold: str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """``measure(*args, **kwargs)`` ``runs`` times, each after ``forget(cold)`` when given:
+    the median time, the highest peak, and each run's time."""
+    taken = []
+    for _ in range(runs):
+        if cold is not None:
+            forget(cold)
+        taken.append(measure(*args, **kwargs))
+    return {
+        **taken[0],
+        "seconds": statistics.median(t["seconds"] for t in taken),
+        "peak_mb": max(t["peak_mb"] for t in taken),
+        "times": [t["seconds"] for t in taken],
+    }
+
+
+def row(store: str, label: str, figures: dict[str, Any], floor: float) -> None:
     print(
         f"| {store} | {label} | {figures['seconds']:.2f} | {figures['seconds'] / floor:.2f} |"
         f" {figures['peak_mb']:,.0f} | {figures['bytes'] / 1024:,.0f} |"
+        f" {' / '.join(f'{t:.2f}' for t in figures['times'])} |"
     )
 
 
@@ -135,6 +163,7 @@ def month_arguments(doc: str | None) -> argparse.Namespace:
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--store", default="sqlite,postgresql")
+    parser.add_argument("--runs", type=int, default=1, help="times each report is run")
     parser.add_argument(
         "--pg",
         default=os.environ.get(
@@ -179,8 +208,8 @@ def main() -> int:
     )
 
     print()
-    print("| store | report | seconds | x engine alone | peak MB | answer KB |")
-    print("|---|---|---|---|---|---|")
+    print("| store | report | seconds (median) | x engine alone | peak MB | answer KB | each run |")
+    print("|---|---|---|---|---|---|---|")
     with stores([n for n in args.store.split(",") if n], args.pg) as chosen:
         for name, url in chosen:
             with Store(url) as store:
@@ -199,20 +228,18 @@ def main() -> int:
                 ("cold, sites", False),
                 ("cold, sites + endpoints", True),
             ):
-                forget(url)
-                row(name, label, report(url, args.days, now, endpoints=endpoints), floor)
-            forget(url)
-            row(
-                name,
-                "vmsam db figure of the month (nightly job)",
-                nightly(url, args.days, now),
-                floor,
-            )
+                cold = repeated(
+                    args.runs, report, url, args.days, now, endpoints=endpoints, cold=url
+                )
+                row(name, label, cold, floor)
+            figured = repeated(args.runs, nightly, url, args.days, now, cold=url)
+            row(name, "vmsam db figure of the month (nightly job)", figured, floor)
             for label, endpoints in (
                 ("after db figure, sites", False),
                 ("after db figure, sites + endpoints", True),
             ):
-                row(name, label, report(url, args.days, now, endpoints=endpoints), floor)
+                after = repeated(args.runs, report, url, args.days, now, endpoints=endpoints)
+                row(name, label, after, floor)
     return 0
 
 

@@ -7,6 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from vmsam.server.availability import (
     STATES,
@@ -49,6 +51,30 @@ def test_formulas_match_a_decimal_computation() -> None:
     assert f.up == half_up(Decimal(36000) / Decimal(86400))
     assert f.unknown == half_up(Decimal(1400) / Decimal(86400))
     assert f.down == half_up(Decimal(7000) / Decimal(86400))
+
+
+@given(st.lists(st.integers(0, 86400), min_size=len(STATES), max_size=len(STATES)))
+def test_every_day_figure_is_the_decimal_half_up_of_its_exact_ratio(seconds: list[int]) -> None:
+    assume(sum(seconds) > 0)
+    f = day_figures(DAY, seconds)
+    total = sum(seconds)
+    up = seconds[STATES.index("OK")] + seconds[STATES.index("WARNING")]
+    unknown = seconds[STATES.index("UNKNOWN")] + seconds[STATES.index("MISSING")]
+    down = seconds[STATES.index("DOWNTIME")]
+
+    def half_up(numerator: int, denominator: int) -> float:
+        if denominator == 0:
+            return -1.0
+        exact = Decimal(numerator) / Decimal(denominator)  # 28 digits: enough for a tie
+        return float(exact.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP))
+
+    assert f.availability == half_up(100 * up, total - unknown)
+    assert f.reliability == half_up(100 * up, total - unknown - down)
+    assert (f.up, f.unknown, f.down) == (
+        half_up(up, total),
+        half_up(unknown, total),
+        half_up(down, total),
+    )
 
 
 @pytest.mark.parametrize(

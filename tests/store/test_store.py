@@ -493,7 +493,9 @@ def test_timeline_input_holds_the_previous_day_and_the_membership(store):
         (day - hours(3), "CRITICAL"),
         (day + hours(5), "OK"),
     ]
-    row = data.results[0]
+    (series,) = data.results.series
+    assert series.seconds == [int((day - hours(3)).timestamp()), int((day + hours(5)).timestamp())]
+    row = next(iter(data.results))
     assert (row.endpoint, row.service_type, row.metric, row.vo, row.site) == (
         "vac01.example.org",
         "uk.ac.gridpp.vac",
@@ -505,6 +507,30 @@ def test_timeline_input_holds_the_previous_day_and_the_membership(store):
     assert [(m.endpoint, m.site, m.vo, m.first_seen) for m in data.members] == [
         ("vac01.example.org", "SITE-A", "lhcb", day - timedelta(days=1, seconds=1))
     ]
+
+
+@pytest.mark.parametrize(
+    ("moment", "second"),
+    [
+        (datetime(2024, 3, 5, 1, 0, 0, 700_000, tzinfo=UTC), 1_709_600_400),
+        (datetime(1970, 1, 1, tzinfo=UTC), 0),
+        (datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC), -1),
+        (datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), -1),
+    ],
+)
+def test_the_database_floors_a_timestamp_to_its_epoch_second(
+    store: Store, moment: datetime, second: int
+) -> None:
+    # the engine's rule (availability.epoch): a fraction of a second counts for its second
+    store.save(received(result()))  # the schema, a site and an endpoint
+    changes = read.C
+    with store.engine.begin() as connection:
+        row = {"timestamp": moment, "endpoint_id": 1, "metric": "m", "gathered_at": "g"}
+        connection.execute(
+            changes.insert(), {**row, "vm_uuid": "v", "vo": "lhcb", "site_id": 1, "status": "OK"}
+        )
+        query = sa.select(read._epoch_seconds(connection.dialect)).where(changes.c.metric == "m")
+        assert connection.execute(query).scalar_one() == second
 
 
 def test_timeline_input_filters_by_site_and_endpoint(history):

@@ -39,10 +39,12 @@ from vmsam.server.availability._inputs import (
     DowntimeWindow,
     Exclusion,
     ExclusionRow,
+    GroupedSamples,
     Membership,
     MembershipRow,
     Sample,
     SampleRow,
+    SeriesRow,
     SiteSampleRow,
 )
 from vmsam.server.availability._profiles import (
@@ -70,6 +72,7 @@ __all__ = [
     "Exclusion",
     "ExclusionRow",
     "Granularity",
+    "GroupedSamples",
     "GroupsError",
     "Kind",
     "Membership",
@@ -79,6 +82,7 @@ __all__ = [
     "Profiles",
     "Sample",
     "SampleRow",
+    "SeriesRow",
     "SiteDays",
     "SiteGroup",
     "SiteSampleRow",

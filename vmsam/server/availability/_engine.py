@@ -11,8 +11,10 @@ from vmsam.server.availability._figures import SECONDS_PER_DAY, DayFigures, day_
 from vmsam.server.availability._inputs import (
     DowntimeRow,
     ExclusionRow,
+    GroupedSamples,
     MembershipRow,
     SampleRow,
+    SeriesRow,
     SiteSampleRow,
 )
 from vmsam.server.availability._profiles import (
@@ -29,14 +31,23 @@ from vmsam.server.availability._timeline import Timeline, fold, from_results, ov
 from vmsam.shared.errors import AvailabilityError
 
 _Key = tuple[str, str]  # (endpoint, service type)
+# results as rows, or as the store's series
+Samples = Iterable[SampleRow] | GroupedSamples
 
 
 @dataclass(frozen=True, slots=True)
 class _Series:
     """The results of one (endpoint, metric), sorted by time, as epoch seconds and states."""
 
-    seconds: list[int]
-    states: list[int]
+    seconds: Sequence[int]
+    states: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _SiteSeries:
+    """The series of one site (a GroupedSamples)."""
+
+    series: list[SeriesRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +111,7 @@ class Engine:
 
     def endpoint_days(
         self,
-        samples: Iterable[SampleRow],
+        samples: Samples,
         downtimes: Iterable[DowntimeRow],
         *,
         endpoint: str,
@@ -138,7 +149,7 @@ class Engine:
 
     def site_days(
         self,
-        samples: Iterable[SampleRow],
+        samples: Samples,
         downtimes: Iterable[DowntimeRow],
         memberships: Iterable[MembershipRow],
         *,
@@ -161,7 +172,7 @@ class Engine:
 
     def all_days(
         self,
-        samples: Iterable[SiteSampleRow],
+        samples: Iterable[SiteSampleRow] | GroupedSamples,
         downtimes: Iterable[DowntimeRow],
         memberships: Iterable[MembershipRow],
         *,
@@ -177,14 +188,12 @@ class Engine:
         carry their site: each site's figures come from its own results, exactly as
         ``site_days`` would give them."""
         days = _days(start, end, now)
-        by_site: dict[str, list[SiteSampleRow]] = {}
-        for sample in samples:
-            by_site.setdefault(sample.site, []).append(sample)
+        by_site = _by_site(samples)
         windows = list(downtimes)
         excluding = list(exclusions)
         return {
             site: self._site_figures(
-                by_site.get(site, []),
+                by_site.get(site, ()),
                 windows,
                 joined,
                 vo,
@@ -197,7 +206,7 @@ class Engine:
 
     def site_timelines(
         self,
-        samples: Iterable[SampleRow],
+        samples: Samples,
         downtimes: Iterable[DowntimeRow],
         memberships: Iterable[MembershipRow],
         *,
@@ -240,7 +249,7 @@ class Engine:
 
     def endpoint_timelines(
         self,
-        samples: Iterable[SampleRow],
+        samples: Samples,
         downtimes: Iterable[DowntimeRow],
         *,
         endpoint: str,
@@ -317,7 +326,7 @@ class Engine:
 
     def _site_figures(
         self,
-        samples: Iterable[SampleRow],
+        samples: Samples,
         downtimes: Iterable[DowntimeRow],
         joined: Mapping[_Key, date],
         vo: str,
@@ -431,9 +440,11 @@ class Engine:
         return from_results(initial, points, day.length, self._same_second)
 
     def _series(
-        self, samples: Iterable[SampleRow], metrics: Mapping[_Key, tuple[str, ...]]
+        self, samples: Samples, metrics: Mapping[_Key, tuple[str, ...]]
     ) -> dict[tuple[str, str, str], _Series]:
         wanted = {(*key, metric) for key, names in metrics.items() for metric in names}
+        if isinstance(samples, GroupedSamples):
+            return _grouped(samples, wanted)
         collected: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
         # the store hands many samples the same timestamp object (and a datetime keeps its
         # hash): each is converted once
@@ -458,6 +469,52 @@ class Engine:
             points.sort()
             series[key] = _Series([p[0] for p in points], [p[1] for p in points])
         return series
+
+
+def _grouped(
+    samples: GroupedSamples, wanted: Collection[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], _Series]:
+    """The ``wanted`` series of the store's, as the engine's: the parts of one (from
+    several sites or VOs) merged in the order rows would take."""
+    parts: dict[tuple[str, str, str], list[SeriesRow]] = {}
+    for one in samples.series:
+        key = (one.endpoint, one.service_type, one.metric)
+        if key in wanted:
+            parts.setdefault(key, []).append(one)
+    series = {}
+    for key, found in parts.items():
+        if len(found) == 1:
+            series[key] = _Series(found[0].seconds, _states(found[0]))
+            continue
+        points = sorted(p for one in found for p in zip(one.seconds, _states(one), strict=True))
+        series[key] = _Series([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
+def _states(series: SeriesRow) -> list[int]:
+    try:
+        return list(map(STATE_INDEX.__getitem__, series.statuses))
+    except KeyError as exc:
+        position = list(series.statuses).index(exc.args[0])
+        moment = datetime.fromtimestamp(series.seconds[position], UTC)
+        raise AvailabilityError(
+            f"result of {series.metric} on {series.endpoint} at {moment}"
+            f" has unknown status {exc.args[0]!r}"
+        ) from None
+
+
+def _by_site(
+    samples: Iterable[SiteSampleRow] | GroupedSamples,
+) -> Mapping[str, Samples]:
+    if isinstance(samples, GroupedSamples):
+        grouped: dict[str, list[SeriesRow]] = {}
+        for one in samples.series:
+            grouped.setdefault(one.site, []).append(one)
+        return {site: _SiteSeries(series) for site, series in grouped.items()}
+    rows: dict[str, list[SiteSampleRow]] = {}
+    for sample in samples:
+        rows.setdefault(sample.site, []).append(sample)
+    return rows
 
 
 def _some(timeline: Timeline | None) -> Timeline:

@@ -35,9 +35,14 @@ Granularity = Literal["daily", "monthly", "custom"]
 
 def round_half_up(value: Fraction) -> float:
     """``value`` rounded half-up to 5 decimals."""
-    scaled = value * _SCALE
-    whole = (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)
-    return whole / _SCALE
+    return _rounded(value.numerator, value.denominator)
+
+
+def _rounded(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` (denominator > 0) rounded half-up to 5 decimals, in
+    integers: a month's report rounds hundreds of thousands of day figures, and building
+    a Fraction for each costs more than the rest of their arithmetic."""
+    return (2 * _SCALE * numerator + denominator) // (2 * denominator) / _SCALE
 
 
 @dataclass(frozen=True)
@@ -111,9 +116,9 @@ def day_figures(day: date, seconds: Sequence[int]) -> DayFigures:
         day=day,
         availability=_percent(up, total - unknown),
         reliability=_percent(up, total - unknown - down),
-        up=round_half_up(Fraction(up, total)),
-        unknown=round_half_up(Fraction(unknown, total)),
-        down=round_half_up(Fraction(down, total)),
+        up=_rounded(up, total),
+        unknown=_rounded(unknown, total),
+        down=_rounded(down, total),
         up_seconds=up,
         unknown_seconds=unknown,
         down_seconds=down,
@@ -123,7 +128,7 @@ def day_figures(day: date, seconds: Sequence[int]) -> DayFigures:
 
 
 def _percent(numerator: int, denominator: int) -> float:
-    return UNDEFINED if denominator == 0 else round_half_up(Fraction(100 * numerator, denominator))
+    return UNDEFINED if denominator == 0 else _rounded(100 * numerator, denominator)
 
 
 def aggregate(days: Sequence[DayFigures], label: str) -> PeriodFigures:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class SampleRow(Protocol):
@@ -31,6 +31,36 @@ class SiteSampleRow(SampleRow, Protocol):
 
     @property
     def site(self) -> str: ...
+
+
+class SeriesRow(Protocol):
+    """The results of one metric of an endpoint stored for ``site``, in time order: each
+    one's epoch second (a fraction counts for its second) and status."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def service_type(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def seconds(self) -> Sequence[int]: ...
+    @property
+    def statuses(self) -> Sequence[str]: ...
+
+
+@runtime_checkable
+class GroupedSamples(Protocol):
+    """Results already grouped into series (the store's load of a period): the engine
+    takes each series as it is, where it would otherwise group and sort a month's rows one
+    by one, and reads them exactly as it reads those rows (SiteSampleRows). The series of
+    one endpoint, service type and metric from several sites or VOs count together, but
+    in ``Engine.all_days``, where each site counts its own."""
+
+    @property
+    def series(self) -> Sequence[SeriesRow]: ...
 
 
 class DowntimeRow(Protocol):

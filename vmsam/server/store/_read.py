@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,7 @@ from vmsam.server.store._records import (
     Downtime,
     EndpointStatus,
     Member,
+    MetricSeries,
     MetricStatus,
     PerfRow,
     ResultTimelineRow,
@@ -33,7 +35,7 @@ from vmsam.server.store._records import (
     StatusInput,
     StoredResult,
     TimelineInput,
-    TimelineRow,
+    TimelineSeries,
     TrendCount,
     storable,
 )
@@ -502,15 +504,14 @@ def perf_data(
 
 
 def _changes_query(
-    dialect: sa.Dialect,
+    stamp: sa.ColumnElement[Any],
     conditions: Sequence[sa.ColumnElement[bool]],
     extra: Sequence[sa.Column[Any]] = (),
 ) -> sa.Select[Any]:
     """The status changes kept as the results were written (_changes) matching
-    ``conditions`` (on status_changes), with their timestamps as the driver gives them (the
-    caller converts each distinct one once); with ``extra`` columns of their results."""
+    ``conditions`` (on status_changes), their timestamps as ``stamp`` gives them; with
+    ``extra`` columns of their results."""
     c = C.c
-    stamp = sa.type_coerce(c.timestamp, m.UTCDateTime().load_dialect_impl(dialect))
     query = sa.select(c.endpoint_id, c.metric, c.vo, c.site_id, stamp, c.status, *extra).where(
         *conditions
     )
@@ -571,10 +572,11 @@ def _derived_changes(
     connection: Connection,
     conditions: Sequence[sa.ColumnElement[bool]],
     derived: _Derived,
-) -> Iterable[tuple[int, str, str, int, datetime, str]]:
+) -> Iterable[tuple[int, str, str, int, int, str]]:
     """With a threshold profile the stored statuses are not the ones that count, so the
     stored changes do not tell which rows change something: every row is read in order,
-    its status derived, and the changes found here with the writer's rule."""
+    its status derived, and the changes found here with the writer's rule (their
+    timestamps as epoch seconds, as _epoch_seconds gives them)."""
     covered = [
         metric
         for metric in connection.execute(sa.select(SERIES.c.metric).distinct()).scalars()
@@ -590,7 +592,8 @@ def _derived_changes(
         ]
         for i in kept(points):
             point = points[i]
-            yield endpoint_id, metric, point.vo, point.site_id, point.timestamp, point.status
+            second = _whole_second(point.timestamp)
+            yield endpoint_id, metric, point.vo, point.site_id, second, point.status
 
 
 def _members(connection: Connection, conditions: Sequence[sa.ColumnElement[bool]]) -> list[Member]:
@@ -660,38 +663,55 @@ def _period_conditions(
     return conditions, member_conditions
 
 
-def _timeline_rows(
-    rows: Iterable[tuple[Any, ...]],
+def _timeline_series(
+    rows: Iterable[tuple[int, str, str, int, int, str]],
     endpoints: Mapping[int, tuple[str, str]],
     site_names: Mapping[int, str],
-    *,
-    convert: bool,
-    dialect: sa.Dialect,
-) -> list[TimelineRow]:
-    """The engine's rows of ``(endpoint id, metric, vo, site id, timestamp, status)``;
-    ``convert``: the timestamps are the driver's. The hot loop of a month's load (hundreds
-    of thousands of rows): each distinct timestamp is converted once and the names of each
-    series are looked up once, so the rows share their objects."""
-    utc = m.UTCDateTime()
-    moments: dict[Any, datetime] = {}
-    names: dict[tuple[int, str, str, int], tuple[str, ...]] = {}
-    statuses: dict[str, str] = {}
-    share = statuses.setdefault
-    row = tuple.__new__
-    results: list[TimelineRow] = []
-    append = results.append
-    for endpoint_id, metric, row_vo, site_id, stamp, status in rows:
-        moment = moments.get(stamp)
-        if moment is None:
-            moment = moments[stamp] = (
-                utc.process_result_value(stamp, dialect) if convert else stamp  # type: ignore[assignment]
-            )
+) -> TimelineSeries:
+    """The engine's series of rows of ``(endpoint id, metric, vo, site id, epoch second,
+    status)``. The hot loop of a month's load (hundreds of thousands of rows) only puts
+    each row in its series; each series is then sorted at once."""
+    grouped: dict[tuple[int, str, str, int], list[tuple[int, str]]] = {}
+    for endpoint_id, metric, row_vo, site_id, second, status in rows:
         key = (endpoint_id, metric, row_vo, site_id)
-        named = names.get(key)
-        if named is None:
-            named = names[key] = (*endpoints[endpoint_id], metric, row_vo, site_names[site_id])
-        append(row(TimelineRow, (*named, moment, share(status, status))))
-    return results
+        points = grouped.get(key)
+        if points is None:
+            points = grouped[key] = []
+        points.append((second, status))
+    series = []
+    while grouped:  # each series' points freed as soon as it is built
+        (endpoint_id, metric, row_vo, site_id), points = grouped.popitem()
+        points.sort()
+        series.append(
+            MetricSeries(
+                *endpoints[endpoint_id],
+                metric,
+                row_vo,
+                site_names[site_id],
+                [second for second, _ in points],
+                [status for _, status in points],
+            )
+        )
+    return TimelineSeries(series)
+
+
+def _whole_second(moment: datetime) -> int:
+    return math.floor(moment.timestamp())
+
+
+def _epoch_seconds(dialect: sa.Dialect) -> sa.ColumnElement[int]:
+    """The status changes' timestamps as whole epoch seconds (a fraction counts for its
+    second), computed by the database: the driver then builds no datetimes."""
+    stamp = C.c.timestamp
+    if dialect.name == "sqlite":
+        # microseconds since the epoch (UTCDateTime); SQLite's integer division truncates
+        # towards zero, so a moment before 1970 is floored by hand
+        micros = sa.type_coerce(stamp, sa.BigInteger())
+        return sa.case(
+            (micros >= 0, micros // 1_000_000),
+            else_=-((999_999 - micros) // 1_000_000),
+        )
+    return sa.cast(sa.func.floor(sa.extract("epoch", stamp)), sa.BigInteger)
 
 
 def _prepare_sort(connection: Connection) -> None:
@@ -725,25 +745,21 @@ def timeline_input(
         table, start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
     )
     _prepare_sort(connection)
-    dialect = connection.dialect
-    rows: Iterable[tuple[Any, ...]]
+    rows: Iterable[tuple[int, str, str, int, int, str]]
     with contextlib.ExitStack() as stack:
         if derived is None:
             found = stack.enter_context(
-                connection.execute(_changes_query(connection.dialect, conditions))
+                connection.execute(_changes_query(_epoch_seconds(connection.dialect), conditions))
             )
             # the driver's own rows, a chunk at a time: this query's values need no type
-            # processing (its timestamps are converted below, each distinct one once). Not
+            # processing. Not
             # streamed: SQLAlchemy's buffer of a streamed result would hold rows back from
             # the cursor; psycopg keeps a month's changes compactly in libpq's memory
             cursor = found.cursor
             rows = itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(_CHUNK), []))
         else:
-            # their timestamps come as datetimes already: the changes were found on them
             rows = _derived_changes(connection, conditions, derived)
-        results = _timeline_rows(
-            rows, endpoints, site_names, convert=derived is None, dialect=dialect
-        )
+        results = _timeline_series(rows, endpoints, site_names)
 
     found_members = _members(connection, member_conditions)
     overlapping = downtimes_in_force(
@@ -782,20 +798,12 @@ def status_input(
         C, start=start, end=end, vo=vo, site=site, endpoint=endpoint, service_type=service_type
     )
     _prepare_sort(connection)
-    utc = m.UTCDateTime()
-    dialect = connection.dialect
     results = [
         ResultTimelineRow(
-            *endpoints[endpoint_id],
-            metric,
-            row_vo,
-            site_names[site_id],
-            utc.process_result_value(stamp, dialect),  # type: ignore[arg-type]
-            status,
-            *details,
+            *endpoints[endpoint_id], metric, row_vo, site_names[site_id], stamp, status, *details
         )
         for endpoint_id, metric, row_vo, site_id, stamp, status, *details in connection.execute(
-            _changes_query(dialect, conditions, _DETAILS)
+            _changes_query(C.c.timestamp, conditions, _DETAILS)
         )
     ]
     overlapping = downtimes_in_force(

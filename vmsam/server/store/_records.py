@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -347,6 +347,37 @@ class TimelineRow(NamedTuple):
     status: str
 
 
+class MetricSeries(NamedTuple):
+    """The status changes of one metric of an endpoint stored for ``site`` and ``vo``, in
+    time order: each one's epoch second (a fraction counts for its second) and status."""
+
+    endpoint: str
+    service_type: str
+    metric: str
+    vo: str
+    site: str
+    seconds: list[int]
+    statuses: list[str]
+
+
+@dataclass(frozen=True)
+class TimelineSeries:
+    """The results of a period's load, grouped into series as the engine reads them (a
+    GroupedSamples of vmsam.server.availability); one by one, they are TimelineRows whose
+    timestamps are whole seconds."""
+
+    series: list[MetricSeries]
+
+    def __len__(self) -> int:
+        return sum(len(one.seconds) for one in self.series)
+
+    def __iter__(self) -> Iterator[TimelineRow]:
+        for one in self.series:
+            named = (one.endpoint, one.service_type, one.metric, one.vo, one.site)
+            for second, status in zip(one.seconds, one.statuses, strict=True):
+                yield TimelineRow(*named, datetime.fromtimestamp(second, UTC), status)
+
+
 class PerfRow(NamedTuple):
     """The perfdata of one result of an endpoint of ``site``."""
 
@@ -387,13 +418,13 @@ class Member:
 @dataclass(frozen=True)
 class TimelineInput:
     """What the A/R engine needs for [start, end): the status changes of the results from
-    ``start`` - 1 day (for the carry-over), in no particular order (a repeat of the same
-    status within a day changes no figure, so it is left out); the downtimes overlapping;
-    the site membership."""
+    ``start`` - 1 day (for the carry-over), series by series (a repeat of the same status
+    within a day changes no figure, so it is left out); the downtimes overlapping; the
+    site membership."""
 
     start: datetime
     end: datetime
-    results: list[TimelineRow]
+    results: TimelineSeries
     downtimes: list[Downtime]
     members: list[Member]
     # with a threshold profile: results of covered metrics whose perfdata held no number
