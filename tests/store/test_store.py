@@ -533,6 +533,20 @@ def test_the_database_floors_a_timestamp_to_its_epoch_second(
         assert connection.execute(query).scalar_one() == second
 
 
+def test_rows_read_out_of_time_order_make_sorted_series() -> None:
+    rows = [
+        (1, "m", "lhcb", 1, 20, "OK"),
+        (1, "m", "lhcb", 1, 10, "CRITICAL"),
+        (1, "m", "lhcb", 2, 5, "WARNING"),  # the same endpoint, stored for another site
+        (1, "m", "lhcb", 1, 30, "UNKNOWN"),
+    ]
+    loaded = read._timeline_series(rows, {1: ("vac01", "vac")}, {1: "SITE-A", 2: "SITE-B"})
+    assert sorted((s.site, s.seconds, s.statuses) for s in loaded.series) == [
+        ("SITE-A", [10, 20, 30], ["CRITICAL", "OK", "UNKNOWN"]),
+        ("SITE-B", [5], ["WARNING"]),
+    ]
+
+
 def test_timeline_input_filters_by_site_and_endpoint(history):
     # every result repeats its series' status, so what remains is each series' first
     # result of each day (tests/store/test_status_changes.py: why that is all it takes)

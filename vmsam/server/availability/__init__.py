@@ -9,8 +9,10 @@ Applied recomputations go in as ``exclusions=``: the excluded pieces of each cov
 timeline become UNKNOWN before the endpoint and site aggregation (downtimes still override).
 
 Inputs are any objects with the attributes of SampleRow, DowntimeRow and MembershipRow (the
-store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership); everything
-is computed in memory, per UTC day, from change points rather than per-second arrays.
+store's rows as they are, or the named tuples Sample, DowntimeWindow, Membership); the results
+may also come grouped into series already (GroupedSamples: the store's load of a period).
+Everything is computed in memory, per UTC day, from change points rather than per-second
+arrays.
 """
 
 from vmsam.server.availability._engine import DayTimelines, Engine, SiteDays

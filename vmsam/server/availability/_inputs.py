@@ -13,13 +13,18 @@ from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
 
-class SampleRow(Protocol):
+class _OfMetric(Protocol):
+    """Names a metric of an endpoint."""
+
     @property
     def endpoint(self) -> str: ...
     @property
     def service_type(self) -> str: ...
     @property
     def metric(self) -> str: ...
+
+
+class SampleRow(_OfMetric, Protocol):
     @property
     def timestamp(self) -> datetime: ...
     @property
@@ -33,16 +38,10 @@ class SiteSampleRow(SampleRow, Protocol):
     def site(self) -> str: ...
 
 
-class SeriesRow(Protocol):
+class SeriesRow(_OfMetric, Protocol):
     """The results of one metric of an endpoint stored for ``site``, in time order: each
     one's epoch second (a fraction counts for its second) and status."""
 
-    @property
-    def endpoint(self) -> str: ...
-    @property
-    def service_type(self) -> str: ...
-    @property
-    def metric(self) -> str: ...
     @property
     def site(self) -> str: ...
     @property

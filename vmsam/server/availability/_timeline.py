@@ -7,6 +7,7 @@ points and the truth table is applied to each piece (docs/availability.md).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -39,25 +40,29 @@ class Timeline:
 
 
 def from_results(
-    initial: int, points: Sequence[tuple[int, int]], length: int, same_second: Table
+    initial: int, points: Iterable[tuple[int, int]], length: int, same_second: Table
 ) -> Timeline:
     """A metric timeline: ``initial`` until the first result, then each result's state
     until the next one. ``points`` are (second of the day, state) sorted by second, all in
     ``[0, length)``; results in the same second are combined with ``same_second``."""
     starts = [0]
     states = [initial]
-    previous = -1
-    for second, state in points:
-        if second == previous:
-            states[-1] = same_second[states[-1]][state]
-        elif second == 0:
+    # the results of one second are combined before they count, so that the timeline is
+    # built in its normal form: a state is added only where it changes
+    at = -1
+    pending = initial
+    for second, state in itertools.chain(points, ((length, initial),)):
+        if second == at:
+            pending = same_second[pending][state]
+            continue
+        if at == 0:
             # a result at exactly 00:00:00 belongs to the day: it ends the carried state
-            states[-1] = state
-        else:
-            starts.append(second)
-            states.append(state)
-        previous = second
-    return _normalised(starts, states, length)
+            states[0] = pending
+        elif at > 0 and pending != states[-1]:
+            starts.append(at)
+            states.append(pending)
+        at, pending = second, state
+    return Timeline(tuple(starts), tuple(states), length)
 
 
 def combine(a: Timeline, b: Timeline, table: Table) -> Timeline:

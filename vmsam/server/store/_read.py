@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -670,28 +671,26 @@ def _timeline_series(
 ) -> TimelineSeries:
     """The engine's series of rows of ``(endpoint id, metric, vo, site id, epoch second,
     status)``. The hot loop of a month's load (hundreds of thousands of rows) only puts
-    each row in its series; each series is then sorted at once."""
-    grouped: dict[tuple[int, str, str, int], list[tuple[int, str]]] = {}
+    each row in its series; a series is sorted only when its rows came out of order (the
+    database reads them in time order when it scans by time)."""
+    grouped: dict[tuple[int, str, str, int], tuple[list[int], list[str]]] = {}
     for endpoint_id, metric, row_vo, site_id, second, status in rows:
         key = (endpoint_id, metric, row_vo, site_id)
-        points = grouped.get(key)
-        if points is None:
-            points = grouped[key] = []
-        points.append((second, status))
+        found = grouped.get(key)
+        if found is None:
+            found = grouped[key] = ([], [])
+        found[0].append(second)
+        found[1].append(status)
     series = []
-    while grouped:  # each series' points freed as soon as it is built
-        (endpoint_id, metric, row_vo, site_id), points = grouped.popitem()
-        points.sort()
-        series.append(
-            MetricSeries(
-                *endpoints[endpoint_id],
-                metric,
-                row_vo,
-                site_names[site_id],
-                [second for second, _ in points],
-                [status for _, status in points],
-            )
-        )
+    for (endpoint_id, metric, row_vo, site_id), (seconds, statuses) in grouped.items():
+        if not all(map(operator.le, seconds, itertools.islice(seconds, 1, None))):
+            # by second only: results of one second combine in any order
+            order = sorted(range(len(seconds)), key=seconds.__getitem__)
+            seconds[:] = [seconds[i] for i in order]
+            statuses[:] = [statuses[i] for i in order]
+        endpoint, service_type = endpoints[endpoint_id]
+        name = site_names[site_id]
+        series.append(MetricSeries(endpoint, service_type, metric, row_vo, name, seconds, statuses))
     return TimelineSeries(series)
 
 
