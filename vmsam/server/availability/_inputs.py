@@ -55,7 +55,7 @@ class GroupedSamples(Protocol):
     """Results already grouped into series (the store's load of a period): the engine
     takes each series as it is, where it would otherwise group and sort a month's rows one
     by one, and reads them exactly as it reads those rows (SiteSampleRows). The series of
-    one endpoint, service type and metric from several sites or VOs count together, but
+    one endpoint, service type and metric from several sites or VOs count together, except
     in ``Engine.all_days``, where each site counts its own."""
 
     @property

@@ -751,9 +751,9 @@ def timeline_input(
                 connection.execute(_changes_query(_epoch_seconds(connection.dialect), conditions))
             )
             # the driver's own rows, a chunk at a time: this query's values need no type
-            # processing. Not
-            # streamed: SQLAlchemy's buffer of a streamed result would hold rows back from
-            # the cursor; psycopg keeps a month's changes compactly in libpq's memory
+            # processing. Not streamed: SQLAlchemy's buffer of a streamed result would hold
+            # rows back from the cursor; psycopg keeps a month's changes compactly in
+            # libpq's memory
             cursor = found.cursor
             rows = itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(_CHUNK), []))
         else:
