@@ -11,9 +11,9 @@ the batch in one transaction and only then acknowledges it. A batch closes at
 Where the time goes (CPython: one thread runs Python at a time, so two threads only help
 where one waits): the I/O thread receives while the worker parses and commits, and the
 commit waits for the database with the GIL released. The worker is woken once per batch,
-not per message (``_Inbox``); stomp.py's frame parser, two ``re.sub`` per header line, is
-replaced by one that gives the same frames in a tenth of the time (``_parse_frame``); the
-store inserts a batch in a few statements (``vmsam.server.store._write``).
+not per message (``_Inbox``); stomp.py's I/O thread splits frames with ``broker._frames``,
+which hands each MESSAGE over with its header lines unparsed until asked for; the store
+inserts a batch in a few statements (``vmsam.server.store._write``).
 
 Acknowledgement modes:
 
@@ -56,7 +56,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import signal
 import sys
 import threading
@@ -68,8 +67,8 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 import stomp.exception
-from stomp.utils import HEARTBEAT_FRAME, LINE_END_RE, PREAMBLE_END_RE, Frame, parse_frame
 
+from broker import _frames
 from broker._metrics import Metrics
 from vmsam.server.store import Received, SaveReport, Store, StoreError
 from vmsam.server.trust import TrustError, Verifier, receive
@@ -95,9 +94,6 @@ SUBSCRIPTION_ID = "vmsam"
 _SUBSCRIBED = "vmsam-subscribed"
 # how often waits look at the stop flag
 _POLL = 0.2
-# STOMP 1.2 header escapes (the frame parser's)
-_ESCAPE = re.compile(r"\\.")
-_ESCAPES = {"\\r": "\r", "\\n": "\n", "\\c": ":", "\\\\": "\\"}
 
 log = logging.getLogger("vmsam.consume")
 
@@ -227,7 +223,7 @@ class _Session(Link):
         self._inbox = inbox
         self._stop = stop
         self._subscribed = False
-        _read_frames_fast(self._conn.transport)
+        _frames.install(self._conn.transport, self._deliver)
 
     # stomp.py listener interface, called from its I/O thread
 
@@ -238,9 +234,13 @@ class _Session(Link):
                 self._condition.notify_all()
 
     def on_message(self, frame: Any) -> None:
+        """Where stomp.py reads the frames itself (``_frames.install`` found no loop)."""
+        self._deliver(frame.body, frame.headers)
+
+    def _deliver(self, body: bytes, headers: Mapping[str, str]) -> None:
         # after a stop nothing new is taken: left unacked, the broker delivers it again
         if not self._stop.is_set():
-            self._inbox.put(_Delivery(frame.body, frame.headers, self))
+            self._inbox.put(_Delivery(body, headers, self))
 
     def on_error(self, frame: Any) -> None:
         super().on_error(frame)
@@ -294,9 +294,10 @@ class _Session(Link):
     def ack(self, deliveries: Sequence[_Delivery], cumulative: bool) -> bool:
         """Acknowledge ``deliveries`` (all delivered by this session, in order); False when
         the connection is gone, and with it the meaning of their ack ids."""
-        ids = [d.headers.get("ack") for d in deliveries]
+        # the headers of a message are parsed when first read: only those acked are
+        acked = deliveries[-1:] if cumulative else deliveries
         try:
-            for ack_id in ids[-1:] if cumulative else ids:
+            for ack_id in [d.headers.get("ack") for d in acked]:
                 if ack_id is not None:
                     self._conn.ack(ack_id)
         except (stomp.exception.StompException, OSError):
@@ -527,59 +528,6 @@ class Consumer:
         if mine and session.ack(mine, cumulative):
             return len(mine)
         return 0
-
-
-def _read_frames_fast(transport: Any) -> None:
-    """Have stomp.py 9's I/O thread parse frames with ``_parse_frame``. Its own reading and
-    dispatch stay: only the parse function of its ``__read_frames`` loop changes. Another
-    stomp.py, without that loop, keeps its own."""
-    read = getattr(transport, "_BaseTransport__read", None)
-    is_eol = getattr(transport, "_BaseTransport__is_eol", None)
-    if read is None or is_eol is None or not hasattr(transport, "_BaseTransport__read_frames"):
-        return
-
-    def read_frames() -> None:
-        # auto_decode=False: bodies stay bytes, so nothing to decode here
-        for data in read():
-            frame = HEARTBEAT_FRAME if is_eol(data) else _parse_frame(data)
-            if frame is not None:
-                transport.process_frame(frame, data)
-
-    transport._BaseTransport__read_frames = read_frames
-
-
-def _parse_frame(data: bytes) -> Frame | None:
-    """``stomp.utils.parse_frame``, the same frame in a tenth of the time: it runs two
-    ``re.sub`` per header line to undo escapes (19 us for a MESSAGE of ActiveMQ's ten
-    headers), this one only on the few that hold one (ActiveMQ's ids: ``\\c`` for ``:``)."""
-    end = PREAMBLE_END_RE.search(data)
-    if end is None:
-        return parse_frame(data)
-    lines = LINE_END_RE.split(data[: end.start()].decode("utf-8", errors="replace"))
-    first = 0
-    while first < len(lines) and not lines[first]:
-        first += 1  # end-of-lines before a frame
-    if first == len(lines):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[first + 1 :]:
-        key, colon, value = line.partition(":")
-        if not colon or not key:
-            continue  # as stomp.py: not a "key:value" line
-        if "\\" in key:
-            key = _unescape(key)
-        if key not in headers:  # as stomp.py: a repeated header keeps its first value
-            headers[key] = _unescape(value) if "\\" in value else value
-    return Frame(lines[first], headers, data[end.end() :])
-
-
-def _unescape(text: str) -> str:
-    """STOMP 1.2's header escapes undone; an unknown one is left as it is, as stomp.py does."""
-    if "\\\\" in text:
-        return _ESCAPE.sub(lambda match: _ESCAPES.get(match[0], match[0]), text)
-    # without an escaped backslash every backslash starts the escape it is in, so plain
-    # replacing gives the same, at a fraction of the cost
-    return text.replace("\\c", ":").replace("\\n", "\n").replace("\\r", "\r")
 
 
 def _round_robin(count: int) -> Iterator[int]:

@@ -5,6 +5,8 @@ and through a real broker, headers that needed escaping."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import random
 import threading
 import uuid
@@ -12,9 +14,15 @@ from pathlib import Path
 
 import pytest
 import stomp
-from stomp.utils import parse_frame
+import stomp.exception
+import stomp.transport
+from hypothesis import given
+from hypothesis import strategies as st
+from stomp.utils import Frame, parse_frame
 
-from broker.consumer import Consumer, _parse_frame
+from broker._frames import Headers, install
+from broker._frames import parse_frame as _parse_frame
+from broker.consumer import Consumer
 from tests.support.activemq import ActiveMQ
 from tests.support.consumer import wait_until
 from vmsam.server.store import Store
@@ -97,3 +105,112 @@ def test_escaped_headers_reach_the_dead_letters_as_they_were_sent(
     store.close()
     assert letter.body == "not a record"
     assert {key: letter.headers[key] for key in sent} == sent
+
+
+# The reader: what stomp.py's own I/O loop (``__read`` and ``__read_frames``) makes of a
+# stream of frames, received in any chunks, against what ``_frames`` makes of it.
+
+_TEXT = st.lists(st.sampled_from(["a", "b", ":", "\\c", "\\n", "\\\\", "\\", "é", " "]), max_size=5)
+_BODY = st.lists(st.sampled_from([b"a", b"\n", b"\r\n", b"\xff", b"z", b"\x00"]), max_size=12)
+
+
+@st.composite
+def _frame(draw: st.DrawFn) -> bytes:
+    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
+    command = draw(st.sampled_from([b"MESSAGE", b"MESSAGE", b"RECEIPT", b"ERROR", b"X"]))
+    headers = [
+        ("".join(draw(_TEXT)) + ":" + "".join(draw(_TEXT))).encode()
+        for _ in range(draw(st.integers(0, 4)))
+    ]
+    body = b"".join(draw(_BODY))
+    length = draw(st.sampled_from(["right", "right", "none", "short", "long"]))
+    if length == "none" or (length == "right" and b"\x00" not in body):
+        body = body.replace(b"\x00", b"")
+    else:
+        shift = {"right": 0, "short": -1, "long": 2}[length]
+        headers.insert(
+            draw(st.integers(0, len(headers))), b"content-length:%d" % (len(body) + shift)
+        )
+    # at most one heart-beat (LF) before a frame: stomp.py misreads more
+    # (test_heart_beats_before_a_frame_are_skipped)
+    start = draw(st.sampled_from([b"", b"", b"\n"]))
+    return start + eol.join([command, *headers]) + eol + eol + body + b"\x00"
+
+
+@st.composite
+def _chunks(draw: st.DrawFn) -> list[bytes]:
+    stream = b"".join(draw(st.lists(_frame(), min_size=1, max_size=6)))
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=5)))
+    edges = [0, *cuts, len(stream)]
+    return [stream[a:b] for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _frames_read(chunks: list[bytes], ours: bool) -> list[tuple[str, dict[str, str], bytes]]:
+    """The frames a transport dispatches (heart-beats aside) when it receives ``chunks``."""
+    transport = stomp.transport.Transport([("127.0.0.1", 1)], auto_decode=False)
+    seen: list[tuple[str, dict[str, str], bytes]] = []
+    left = iter(chunks)
+
+    def receive() -> bytes:
+        return next(left)  # at the end, StopIteration: a failed read, the end of the stream
+
+    def process_frame(frame: Frame, data: bytes) -> None:
+        if frame.cmd != "heartbeat":
+            seen.append((frame.cmd, frame.headers, frame.body))
+
+    def on_message(body: bytes, headers: Headers) -> None:
+        seen.append(("MESSAGE", dict(headers), body))
+
+    transport.receive = receive
+    transport.process_frame = process_frame
+    transport.running = True
+    if ours:
+        assert install(transport, on_message)
+    with contextlib.suppress(stomp.exception.ConnectionClosedException):
+        while True:
+            transport._BaseTransport__read_frames()
+    return seen
+
+
+@given(_chunks())
+def test_the_reader_dispatches_the_frames_stomp_py_would(chunks: list[bytes]) -> None:
+    assert _frames_read(chunks, ours=True) == _frames_read(chunks, ours=False)
+
+
+@pytest.mark.parametrize("beats", [b"\n\n", b"\r\n\n", b"\r\n\r\n\n"])
+def test_heart_beats_before_a_frame_are_skipped(beats: bytes) -> None:
+    """STOMP 1.2: a heart-beat is an EOL (LF or CRLF) and any number may come before a
+    frame. stomp.py reads two that arrive in one read with the frame after them as the end
+    of an empty preamble, and drops the MESSAGE (or makes a frame of command "\\r" of it):
+    never acked, it would come again only after a reconnect."""
+    chunks = [b"RECEIPT\nreceipt-id:1\n\n\x00", beats + b"MESSAGE\nack:1\n\nbody\x00"]
+    receipt = ("RECEIPT", {"receipt-id": "1"}, b"")
+    assert _frames_read(chunks, ours=True) == [receipt, ("MESSAGE", {"ack": "1"}, b"body")]
+    assert ("MESSAGE", {"ack": "1"}, b"body") not in _frames_read(chunks, ours=False)
+
+
+def test_a_messages_headers_are_parsed_once_when_first_read() -> None:
+    headers = Headers(b"ack:ID\\c1\r\nx:1\ntimestamp:17\nx:2")
+    assert headers._parsed is None
+    assert headers.get("ack") == "ID:1"
+    parsed = headers._parsed
+    assert dict(headers) == {"ack": "ID:1", "x": "1", "timestamp": "17"}
+    assert headers._parsed is parsed
+    assert len(headers) == 3 and "missing" not in headers
+
+
+def test_every_read_tells_the_heart_beat_listener_the_broker_is_alive() -> None:
+    transport = stomp.transport.Transport([("127.0.0.1", 1)])
+    beats: list[str] = []
+    transport.notify = lambda kind, frame=None: beats.append(kind)  # type: ignore[method-assign]
+    transport.running = True
+    left = iter([b"MESSAGE\nack:1\n\nhal", b"f"])
+    transport.receive = lambda: next(left)
+    messages: list[bytes] = []
+    install(transport, lambda body, headers: messages.append(body))
+    transport._BaseTransport__read_frames()
+    assert beats == ["heartbeat"] and messages == []  # half a frame is life too
+    transport._BaseTransport__read_frames()
+    assert beats == ["heartbeat"] * 2 and messages == []
+    with pytest.raises(stomp.exception.ConnectionClosedException):
+        transport._BaseTransport__read_frames()  # the stream ended: as stomp.py, it is closed

@@ -134,16 +134,19 @@ class Received:
         """Decode and validate ``body``; with ``window``, ARGO's age window applies too."""
         moment = now or _now()
         data = body if isinstance(body, bytes) else encode_text(body)
+        # the headers as given, not copied: a consumer's are read only for one message in
+        # a batch (its ack id) and for dead letters, and may be parsed only then
+        kept = headers if headers is not None else {}
         try:
             result = decode(data)
         except MessageError as exc:
-            return cls(data, dict(headers or {}), moment, error=str(exc))
+            return cls(data, kept, moment, error=str(exc))
         problem = storage_problem(result)
         if problem is None and window:
             problem = window_problem(result.timestamp, moment)
         if problem is not None:
-            return cls(data, dict(headers or {}), moment, error=problem)
-        return cls(data, dict(headers or {}), moment, result=result)
+            return cls(data, kept, moment, error=problem)
+        return cls(data, kept, moment, result=result)
 
 
 @dataclass
