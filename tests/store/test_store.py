@@ -45,6 +45,23 @@ def test_the_same_batch_twice_is_stored_once(store):
     assert count(store, "results") == 8
 
 
+def test_a_batch_with_one_result_stored_before_stores_the_others_once(store):
+    """PostgreSQL copies a batch straight into results; one row there already sends the
+    batch the way that skips it, with what the transaction did before kept."""
+    store.save(received(result(test="scratch", at=NOW - hours(2))))
+    batch = four_tests() + received(
+        result(test="scratch", at=NOW - hours(2)), result(test="mjf", at=NOW - hours(3))
+    )
+    assert store.save(batch) == SaveReport(stored=5, duplicates=1, dead_letters=0)
+    assert count(store, "results") == 6
+    assert count(store, "series") == 4
+    with store.engine.connect() as connection:
+        newest = connection.execute(
+            sa.text("SELECT metric, head_status FROM series ORDER BY metric")
+        ).all()
+    assert len(newest) == 4 and all(status is not None for _, status in newest)
+
+
 def test_a_result_twice_in_one_batch_counts_as_a_duplicate(store):
     batch = received(result(), result(), result(test="mjf"))
     assert store.save(batch) == SaveReport(stored=2, duplicates=1, dead_letters=0)
@@ -159,6 +176,18 @@ def test_what_postgresql_cannot_hold_is_dead_lettered_not_retried(store):
     assert store.save(batch) == SaveReport(stored=4, duplicates=0, dead_letters=2)
     reasons = {letter.reason for letter in store.dead_letters()[1]}
     assert reasons == {"the record contains a NUL character", "hostName is longer than 512 bytes"}
+
+
+def test_a_result_built_in_code_is_checked_by_the_writer(store):
+    """Only ``Received.parse`` marks a result checked; one built otherwise is checked when
+    it is written, and what PostgreSQL cannot hold is dead-lettered on both databases."""
+    long_host = result(host="h" * 600)
+    built = Received(encode(long_host).encode(), {}, NOW, result=long_host)
+    assert not built.checked and Received.parse(encode(result()).encode()).checked
+    assert store.save([built, *four_tests()]) == SaveReport(stored=4, duplicates=0, dead_letters=1)
+    assert [letter.reason for letter in store.dead_letters()[1]] == [
+        "hostName is longer than 512 bytes"
+    ]
 
 
 def test_headers_that_json_cannot_hold_are_escaped(store):

@@ -43,8 +43,9 @@ def storage_problem(result: MetricResult) -> str | None:
 
     The decoder accepts both, but PostgreSQL stores no NUL character in text and no key
     value longer than an index entry allows: such a result would fail every retry. It runs
-    on every result the consumer takes, twice (the parser, then the writer's guard), so
-    the common case costs a few C-level checks.
+    on every result the consumer takes (in ``Received.parse``; the writer checks again
+    only results that did not come that way), so the common case costs a few C-level
+    checks.
     """
     # the decoder checks these; a result built in code may not have been through it
     if result.status not in SEVERITY:
@@ -117,6 +118,8 @@ class Received:
     # None (not checked), and the verified signer's subject
     signature: str | None = None
     signer: str | None = None
+    # ``result`` passed storage_problem (in ``parse``): the writer need not check it again
+    checked: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if (self.result is None) == (self.error is None):
@@ -146,7 +149,7 @@ class Received:
             problem = window_problem(result.timestamp, moment)
         if problem is not None:
             return cls(data, kept, moment, error=problem)
-        return cls(data, kept, moment, result=result)
+        return cls(data, kept, moment, result=result, checked=True)
 
 
 @dataclass
