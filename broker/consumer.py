@@ -451,7 +451,9 @@ class Consumer:
     def _commit(self, store: Store, batch: list[_Delivery]) -> bool:
         """Store ``batch`` until it commits, then ack it; False when a stop's grace ran out
         first (nothing acked: the broker delivers the batch again)."""
-        received = [_parse(d, self._verifier) for d in batch]
+        # one clock reading for the batch: its messages were taken together
+        now = datetime.now(UTC)
+        received = [_parse(d, self._verifier, now) for d in batch]
         started = time.perf_counter()
 
         def save() -> SaveReport:
@@ -537,14 +539,14 @@ def _round_robin(count: int) -> Iterator[int]:
         turn += 1
 
 
-def _parse(delivery: _Delivery, verifier: Verifier | None) -> Received:
+def _parse(delivery: _Delivery, verifier: Verifier | None, now: datetime) -> Received:
     try:
-        return receive(delivery.body, delivery.headers, verifier)
+        return receive(delivery.body, delivery.headers, verifier, now)
     except Exception as exc:  # noqa: BLE001 - a body that breaks the parser must not stop us
         return Received(
             body=delivery.body,
             headers=delivery.headers,
-            received_at=datetime.now(UTC),
+            received_at=now,
             result=None,
             error=f"unparsable: {type(exc).__name__}",
         )

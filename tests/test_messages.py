@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -56,6 +57,18 @@ def test_decodes_the_reference_example():
     assert decoded.details == "first line\nsecond line"
     assert decoded.vo == "lhcb"
     assert messages.encode(decoded) == EXAMPLE
+
+
+def test_a_decoded_result_is_the_frozen_dataclass_its_fields_make():
+    # the decoder builds results without MetricResult.__init__ (messages._built)
+    decoded = messages.decode(EXAMPLE)
+    built = MetricResult(**decoded.__dict__)
+    assert decoded == built
+    assert repr(decoded) == repr(built)
+    assert vars(decoded).keys() == vars(built).keys()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.status = "CRITICAL"  # type: ignore[misc]
+    assert dataclasses.replace(decoded, status="CRITICAL").status == "CRITICAL"
 
 
 def test_vmsam_keys_come_before_details_and_round_trip():

@@ -158,14 +158,19 @@ class Verifier:
         return replace(received, body=body, signature=verdict.signature, signer=verdict.signer)
 
 
-def receive(body: bytes, headers: Mapping[str, str], verifier: Verifier | None) -> Received:
+def receive(
+    body: bytes,
+    headers: Mapping[str, str],
+    verifier: Verifier | None,
+    now: datetime | None = None,
+) -> Received:
     """A received body as the store takes it: checked by ``verifier``, or, without one,
-    unwrapped when it is signed and taken as it is otherwise."""
+    unwrapped when it is signed and taken as it is otherwise; received ``now``."""
     if verifier is not None:
-        return verifier.receive(body, headers)
+        return verifier.receive(body, headers, now)
     if not looks_signed(body):
-        return Received.parse(body, headers)
-    now = datetime.now(UTC)
+        return Received.parse(body, headers, now=now)
+    now = now or datetime.now(UTC)
     try:
         content = unwrapped(body)
     except SmimeError as exc:
