@@ -60,7 +60,7 @@ def test_decodes_the_reference_example():
 
 
 def test_a_decoded_result_is_the_frozen_dataclass_its_fields_make():
-    # the decoder builds results without MetricResult.__init__ (messages._built)
+    # the decoder builds results without MetricResult.__init__ (frozen.assembled)
     decoded = messages.decode(EXAMPLE)
     built = MetricResult(**decoded.__dict__)
     assert decoded == built

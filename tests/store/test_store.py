@@ -3,6 +3,7 @@ rule, failures, and the queries of the dashboard and the A/R engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -221,6 +222,19 @@ def test_received_parse_keeps_the_body_and_headers():
     assert item.headers == {"a": "b"}
     assert item.error == "no EOT line: the record is incomplete"
     assert item.received_at.tzinfo is UTC
+
+
+def test_a_parsed_received_is_the_frozen_dataclass_its_fields_make():
+    # Received.parse builds a valid one without Received.__init__ (frozen.assembled)
+    parsed = Received.parse(encode(result()), {"a": "b"}, now=NOW)
+    built = Received(**vars(parsed))
+    assert parsed.result is not None and parsed.error is None
+    assert parsed == built
+    assert repr(parsed) == repr(built)
+    assert vars(parsed) == vars(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.error = "changed"  # type: ignore[misc]
+    assert dataclasses.replace(parsed, signature="verified").signature == "verified"
 
 
 def test_a_received_holds_exactly_one_of_result_and_error():
