@@ -70,6 +70,7 @@ import stomp.exception
 
 from broker import _frames
 from broker._metrics import Metrics
+from vmsam.server.collector import freeze_startup
 from vmsam.server.store import Received, SaveReport, Store, StoreError
 from vmsam.server.trust import TrustError, Verifier, receive
 from vmsam.shared.config import BrokerSettings, ConsumerSettings, Settings
@@ -94,6 +95,11 @@ SUBSCRIPTION_ID = "vmsam"
 _SUBSCRIBED = "vmsam-subscribed"
 # how often waits look at the stop flag
 _POLL = 0.2
+# a batch's results live until it is stored and are then freed by reference counting: the
+# collector's passes over them find nothing. Measured (bench/bench_consume.py, PostgreSQL,
+# 50,000 messages): they took 0.36-0.55 s of the consumer's 2.5-3.9 s of CPU at Python's
+# 700 with nothing frozen, 0.06 s after freeze_startup with 10,000
+_YOUNG_OBJECTS = 10_000
 
 log = logging.getLogger("vmsam.consume")
 
@@ -648,6 +654,7 @@ def run_consumer(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         store = _open_store(settings.consumer.db or None, stopping, options)
+        freeze_startup(young=_YOUNG_OBJECTS)
         try:
             if not stopping.is_set():
                 consumer.run(store)
