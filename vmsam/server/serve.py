@@ -63,7 +63,6 @@ def serve(
     store.upgrade()
     sock = _bind(host, port)
     app = create_app(store, settings, profiles=profiles)
-    # a full pass would walk what start-up made while every request waits: 50 to 80 ms
     freeze_startup()
     config = uvicorn.Config(app, log_level="info", access_log=True, proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
@@ -78,6 +77,5 @@ def app_from_environment() -> FastAPI:
     store = Store(settings.consumer.db or None)
     store.upgrade()
     app = create_app(store, settings)
-    # a full pass would walk what start-up made while every request waits: 50 to 80 ms
     freeze_startup()
     return app
